@@ -17,5 +17,12 @@ pub fn policies() -> Vec<Policy> {
 
 pub fn context() -> Context {
     let now = "2026-12-01T10:00:00Z".parse().expect("time");
-    Context { wallet: WALLET, chain_id: 1, now, issued_at: now, client_ip: Some([127, 0, 0, 1].into()), revoked: false }
+    Context {
+        wallet: WALLET,
+        chain_id: 1,
+        now,
+        issued_at: now,
+        client_ip: Some([127, 0, 0, 1].into()),
+        revoked: false,
+    }
 }

@@ -54,20 +54,28 @@ fn tx(to: Address, data: &str) -> Request {
 fn cases() -> [(&'static str, Request, bool); 3] {
     [
         ("v2_swap", tx(V2_ROUTER, V2_SWAP), true),
-        ("universal_router_3_commands", tx(UNIVERSAL_ROUTER, UR_EXECUTE), true),
+        (
+            "universal_router_3_commands",
+            tx(UNIVERSAL_ROUTER, UR_EXECUTE),
+            true,
+        ),
         ("denied_token_transfer", tx(USDC, TRANSFER), false),
     ]
 }
 
 fn setup() -> (Policy, SpendLedger, Context) {
-    let policy = Policy::from_toml(include_str!("data/swap-only-20-rules.toml")).expect("bench policy parses");
+    let policy = Policy::from_toml(include_str!("data/swap-only-20-rules.toml"))
+        .expect("bench policy parses");
     let now: Timestamp = "2026-12-01T10:00:00Z".parse().expect("time");
     let mut ledger = SpendLedger::new();
     // A realistic history: a day of earlier requests and reservations.
     for i in 0..200 {
         let at = now - jiff::SignedDuration::from_secs(i * 400);
         ledger.record_request(at);
-        ledger.reserve(&vec![(valet_policy::Asset::Token(USDC), U256::from(1_000))], at);
+        ledger.reserve(
+            &vec![(valet_policy::Asset::Token(USDC), U256::from(1_000))],
+            at,
+        );
     }
     let ctx = Context {
         wallet: WALLET,
@@ -92,15 +100,25 @@ fn allocations(mut f: impl FnMut()) -> (f64, i128) {
     }
     let after = dhat::HeapStats::get();
     let per_call = (after.total_blocks - before.total_blocks) as f64 / 10_000.0;
-    (per_call, after.curr_bytes as i128 - before.curr_bytes as i128)
+    (
+        per_call,
+        after.curr_bytes as i128 - before.curr_bytes as i128,
+    )
 }
 
 /// Median and p99 of single decisions, allocations per decision, live-heap growth.
 fn percentiles() {
     let (policy, ledger, ctx) = setup();
-    println!("{:<30} {:>10} {:>10} {:>12} {:>14}", "case", "median", "p99", "allocs/call", "live growth");
+    println!(
+        "{:<30} {:>10} {:>10} {:>12} {:>14}",
+        "case", "median", "p99", "allocs/call", "live growth"
+    );
     for (name, request, allowed) in cases() {
-        assert_eq!(evaluate(&policy, &request, &ledger, &ctx).is_allow(), allowed, "{name}");
+        assert_eq!(
+            evaluate(&policy, &request, &ledger, &ctx).is_allow(),
+            allowed,
+            "{name}"
+        );
         const N: usize = 200_000;
         let mut samples = Vec::with_capacity(N);
         for _ in 0..10_000 {
@@ -130,7 +148,9 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("evaluate");
     for (name, request, _) in cases() {
-        group.bench_function(name, |b| b.iter(|| evaluate(&policy, black_box(&request), &ledger, &ctx)));
+        group.bench_function(name, |b| {
+            b.iter(|| evaluate(&policy, black_box(&request), &ledger, &ctx))
+        });
     }
     group.finish();
     c.final_summary();

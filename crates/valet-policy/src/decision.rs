@@ -99,7 +99,10 @@ pub struct Violation {
 impl Violation {
     /// A violation with its message.
     pub fn new(code: ViolationCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 

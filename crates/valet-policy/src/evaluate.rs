@@ -3,13 +3,13 @@
 use crate::{
     decision::{Decision, Spend, Violation, ViolationCode as Code},
     decode::{
-        Action, Asset, Call, CallKind, EffectKind, Permit2Op, SENTINEL_ADDRESS_THIS, SENTINEL_MSG_SENDER,
-        TokenOp, TypedDataSummary, decode_transaction,
+        Action, Asset, Call, CallKind, EffectKind, Permit2Op, SENTINEL_ADDRESS_THIS,
+        SENTINEL_MSG_SENDER, TokenOp, TypedDataSummary, decode_transaction,
     },
     ledger::Usage,
     policy::*,
     request::{Request, TxRequest},
-    routers::{PERMIT2, builtin_routers, builtin_weth},
+    routers::{MULTICALL3, PERMIT2, builtin_routers, builtin_weth},
     units::format_duration,
 };
 use alloy_primitives::{Address, U256};
@@ -39,12 +39,20 @@ pub struct Context {
 /// the spend to reserve ([`Decision::Allow`]); the caller records it (and the request, for the
 /// rate limit) before any signature is released.
 pub fn evaluate(policy: &Policy, request: &Request, usage: &impl Usage, ctx: &Context) -> Decision {
-    let mut ev = Evaluator { policy, ctx, violations: Vec::new(), spend: Vec::new() };
+    let mut ev = Evaluator {
+        policy,
+        ctx,
+        violations: Vec::new(),
+        spend: Vec::new(),
+    };
     ev.key(usage);
     match request {
         Request::Local(_) | Request::Read(_) => {}
         Request::EthSign => {
-            ev.deny(Code::MethodNotAllowed, "eth_sign signs a raw hash (a blank check) and is always denied");
+            ev.deny(
+                Code::MethodNotAllowed,
+                "eth_sign signs a raw hash (a blank check) and is always denied",
+            );
         }
         Request::SendRawTransaction => ev.deny(
             Code::MethodNotAllowed,
@@ -114,13 +122,22 @@ impl Evaluator<'_> {
             self.deny(Code::KeyExpired, format!("the key expired at {expires}"));
         }
         if let Some(nb) = p.not_before.filter(|nb| ctx.now < *nb) {
-            self.deny(Code::KeyNotYetValid, format!("the key is not valid before {nb}"));
+            self.deny(
+                Code::KeyNotYetValid,
+                format!("the key is not valid before {nb}"),
+            );
         }
         if !p.ip_allow.is_empty() {
             match ctx.client_ip {
                 Some(ip) if p.ip_allow.iter().any(|net| net.contains(&ip)) => {}
-                Some(ip) => self.deny(Code::IpNotAllowed, format!("client address {ip} is not in ip_allow")),
-                None => self.deny(Code::IpNotAllowed, "client address unknown and ip_allow is set"),
+                Some(ip) => self.deny(
+                    Code::IpNotAllowed,
+                    format!("client address {ip} is not in ip_allow"),
+                ),
+                None => self.deny(
+                    Code::IpNotAllowed,
+                    "client address unknown and ip_allow is set",
+                ),
             }
         }
         if let Some(rate) = p.limits.rate {
@@ -128,7 +145,11 @@ impl Evaluator<'_> {
             if seen.saturating_add(1) > rate.max_requests {
                 self.deny(
                     Code::RateLimited,
-                    format!("limits.rate: {} requests per {} already made", rate.max_requests, format_duration(rate.window)),
+                    format!(
+                        "limits.rate: {} requests per {} already made",
+                        rate.max_requests,
+                        format_duration(rate.window)
+                    ),
                 );
             }
         }
@@ -138,22 +159,33 @@ impl Evaluator<'_> {
     fn signing(&mut self) {
         let chain = self.ctx.chain_id;
         if !self.policy.chains.is_empty() && !self.policy.chains.contains(&chain) {
-            self.deny(Code::ChainNotAllowed, format!("chain {chain} is not in chains {:?}", self.policy.chains));
+            self.deny(
+                Code::ChainNotAllowed,
+                format!("chain {chain} is not in chains {:?}", self.policy.chains),
+            );
         }
         if let Some(s) = &self.policy.schedule
-            && !in_schedule(s, self.ctx.now) {
-                let hours = s.hours.map_or(String::new(), |(a, b)| {
-                    format!(" {:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)
-                });
-                self.deny(
-                    Code::OutsideSchedule,
-                    format!("schedule: signing is allowed only on {}{hours} {}", day_names(s.days), s.timezone_name),
-                );
-            }
+            && !in_schedule(s, self.ctx.now)
+        {
+            let hours = s.hours.map_or(String::new(), |(a, b)| {
+                format!(" {:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)
+            });
+            self.deny(
+                Code::OutsideSchedule,
+                format!(
+                    "schedule: signing is allowed only on {}{hours} {}",
+                    day_names(s.days),
+                    s.timezone_name
+                ),
+            );
+        }
     }
 
     fn routers(&self) -> impl Iterator<Item = Address> + '_ {
-        builtin_routers(self.ctx.chain_id).iter().copied().chain(self.policy.routers.iter().copied())
+        builtin_routers(self.ctx.chain_id)
+            .iter()
+            .copied()
+            .chain(self.policy.routers.iter().copied())
     }
 
     fn is_router(&self, a: Address) -> bool {
@@ -179,7 +211,9 @@ impl Evaluator<'_> {
         for e in effects {
             let counts = match e.kind {
                 EffectKind::Transfer | EffectKind::SwapInput | EffectKind::OperatorGrant => true,
-                EffectKind::Approval | EffectKind::Permit => !self.is_trusted_spender(e.counterparty),
+                EffectKind::Approval | EffectKind::Permit => {
+                    !self.is_trusted_spender(e.counterparty)
+                }
             };
             if counts {
                 self.add_spend(e.asset, e.amount);
@@ -190,29 +224,52 @@ impl Evaluator<'_> {
     fn transaction(&mut self, tx: &TxRequest, usage: &impl Usage) {
         let (p, ctx) = (self.policy, self.ctx);
         if let Some(c) = tx.chain_id.filter(|c| *c != ctx.chain_id) {
-            self.deny(Code::ChainNotAllowed, format!("chainId {c} is not the gateway's chain {}", ctx.chain_id));
+            self.deny(
+                Code::ChainNotAllowed,
+                format!("chainId {c} is not the gateway's chain {}", ctx.chain_id),
+            );
         }
         if tx.authorizations > 0 {
-            self.deny(Code::AuthorizationNotAllowed, "EIP-7702 authorizations are never signed for an agent");
+            self.deny(
+                Code::AuthorizationNotAllowed,
+                "EIP-7702 authorizations are never signed for an agent",
+            );
         }
         if let Some(max) = p.limits.max_pending
-            && usage.pending() >= max {
-                self.deny(Code::TooManyPending, format!("limits.max_pending: {max} transactions not yet mined"));
-            }
+            && usage.pending() >= max
+        {
+            self.deny(
+                Code::TooManyPending,
+                format!("limits.max_pending: {max} transactions not yet mined"),
+            );
+        }
         if let (Some(max), Some(fee)) = (p.limits.max_fee_per_gas, tx.max_fee_per_gas)
-            && U256::from(fee) > max {
-                self.deny(Code::FeeTooHigh, format!("limits.max_fee_per_gas: fee {fee} wei per gas is over {max}"));
-            }
+            && U256::from(fee) > max
+        {
+            self.deny(
+                Code::FeeTooHigh,
+                format!("limits.max_fee_per_gas: fee {fee} wei per gas is over {max}"),
+            );
+        }
         let action = decode_transaction(ctx.wallet, tx.to, tx.value, &tx.data);
         self.add_spend(Asset::Native, tx.value);
         self.count_effects(action.calls.iter().flat_map(|c| c.effects.iter()));
-        let native_value =
-            self.spend.iter().find(|(a, _)| *a == Asset::Native).map_or(U256::ZERO, |(_, v)| *v);
+        let native_value = self
+            .spend
+            .iter()
+            .find(|(a, _)| *a == Asset::Native)
+            .map_or(U256::ZERO, |(_, v)| *v);
         if let Some(max) = p.limits.max_value_per_tx.filter(|max| native_value > *max) {
-            self.deny(Code::ValueTooHigh, format!("limits.max_value_per_tx: value {native_value} wei is over {max}"));
+            self.deny(
+                Code::ValueTooHigh,
+                format!("limits.max_value_per_tx: value {native_value} wei is over {max}"),
+            );
         }
         if let (Some(gas), Some(fee)) = (tx.gas, tx.max_fee_per_gas) {
-            self.add_spend(Asset::Native, U256::from(gas).saturating_mul(U256::from(fee)));
+            self.add_spend(
+                Asset::Native,
+                U256::from(gas).saturating_mul(U256::from(fee)),
+            );
         }
         self.calls(&action);
     }
@@ -224,7 +281,10 @@ impl Evaluator<'_> {
         for call in &action.calls {
             for rule in &self.policy.deny {
                 if let Some(why) = self.rule_matches(rule, call) {
-                    self.deny(Code::FunctionDenied, format!("deny[{}] matches {why}", rule.index));
+                    self.deny(
+                        Code::FunctionDenied,
+                        format!("deny[{}] matches {why}", rule.index),
+                    );
                 }
             }
             if let CallKind::Undecodable(why) = call.kind {
@@ -232,7 +292,9 @@ impl Evaluator<'_> {
                 covered.push(false);
                 continue;
             }
-            let inherited = call.parent.is_some_and(|p| covered.get(p).copied().unwrap_or(false));
+            let inherited = call
+                .parent
+                .is_some_and(|p| covered.get(p).copied().unwrap_or(false));
             let mut refusal = None;
             let mut explicit = false;
             for rule in &self.policy.allow {
@@ -246,7 +308,8 @@ impl Evaluator<'_> {
                 }
             }
             covered.push(inherited || explicit);
-            if inherited || explicit || call.kind == CallKind::Batch {
+            if inherited || explicit || (call.kind == CallKind::Batch && self.is_transparent(call))
+            {
                 continue;
             }
             match self.profile_verdict(call) {
@@ -268,9 +331,16 @@ impl Evaluator<'_> {
         if rule.target.is_some() && rule.target != call.to {
             return None;
         }
-        let Some(functions) = &rule.functions else { return Some(describe(call)) };
-        let f = functions.iter().find(|f| call.selector() == Some(f.spec.selector))?;
-        let all_hold = f.args.iter().all(|a| !matches!(self.arg_holds(a, f, call), Ok(false)));
+        let Some(functions) = &rule.functions else {
+            return Some(describe(call));
+        };
+        let f = functions
+            .iter()
+            .find(|f| call.selector() == Some(f.spec.selector))?;
+        let all_hold = f
+            .args
+            .iter()
+            .all(|a| !matches!(self.arg_holds(a, f, call), Ok(false)));
         all_hold.then(|| format!("{} on {}", f.spec.signature, target_name(call.to)))
     }
 
@@ -280,12 +350,21 @@ impl Evaluator<'_> {
         if rule.target.is_some_and(|t| t != to) {
             return None;
         }
-        let Some(functions) = &rule.functions else { return Some(Verdict::Permit) };
-        let Some(f) = functions.iter().find(|f| call.selector() == Some(f.spec.selector)) else {
+        let Some(functions) = &rule.functions else {
+            return Some(Verdict::Permit);
+        };
+        let Some(f) = functions
+            .iter()
+            .find(|f| call.selector() == Some(f.spec.selector))
+        else {
             return rule.target.map(|_| {
                 Verdict::Refuse(
                     Code::FunctionNotAllowed,
-                    format!("allow[{}]: {} is not among the functions allowed on {to}", rule.index, describe(call)),
+                    format!(
+                        "allow[{}]: {} is not among the functions allowed on {to}",
+                        rule.index,
+                        describe(call)
+                    ),
                 )
             });
         };
@@ -295,7 +374,13 @@ impl Evaluator<'_> {
                 Ok(false) => {
                     return Some(Verdict::Refuse(
                         Code::ArgumentNotAllowed,
-                        format!("allow[{}]: {} argument `{}` must be {}", rule.index, f.spec.signature, a.name, show(&a.condition)),
+                        format!(
+                            "allow[{}]: {} argument `{}` must be {}",
+                            rule.index,
+                            f.spec.signature,
+                            a.name,
+                            show(&a.condition)
+                        ),
                     ));
                 }
                 Err(why) => {
@@ -315,7 +400,9 @@ impl Evaluator<'_> {
         if args.len() < f.spec.head_len {
             return Err("calldata too short for the arguments".into());
         }
-        let word = args.get(a.offset..a.offset + 32).ok_or("calldata too short for the arguments")?;
+        let word = args
+            .get(a.offset..a.offset + 32)
+            .ok_or("calldata too short for the arguments")?;
         let value = U256::from_be_slice(word);
         match (&a.condition, a.ty) {
             (Condition::AddressIn(set) | Condition::AddressNotIn(set), ArgType::Address) => {
@@ -340,6 +427,15 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Whether a batch only forwards the calls it contains, so that they alone need permission:
+    /// Multicall3, an ERC-7821 batch the wallet executes on itself, a trusted router's
+    /// `multicall` or Universal Router `execute`. A batch-shaped call to any other contract is a
+    /// call to that contract and needs a permission of its own.
+    fn is_transparent(&self, call: &Call) -> bool {
+        call.to
+            .is_some_and(|to| to == MULTICALL3 || to == self.ctx.wallet || self.is_router(to))
+    }
+
     fn address_is(&self, a: Address, r: AddressRef) -> bool {
         match r {
             AddressRef::Literal(x) => a == x,
@@ -353,15 +449,19 @@ impl Evaluator<'_> {
         let Some(to) = call.to else {
             return match self.policy.profile {
                 Profile::FullAccess => Verdict::Permit,
-                _ => refuse(Code::TargetNotAllowed, "contract creation is not allowed".into()),
+                _ => refuse(
+                    Code::TargetNotAllowed,
+                    "contract creation is not allowed".into(),
+                ),
             };
         };
         match self.policy.profile {
             Profile::FullAccess => Verdict::Permit,
             Profile::SwapOnly => self.swap_only(call, to),
-            Profile::Custom | Profile::ReadOnly => {
-                refuse(Code::TargetNotAllowed, format!("no [[allow]] rule permits calls to {to}"))
-            }
+            Profile::Custom | Profile::ReadOnly => refuse(
+                Code::TargetNotAllowed,
+                format!("no [[allow]] rule permits calls to {to}"),
+            ),
         }
     }
 
@@ -371,9 +471,10 @@ impl Evaluator<'_> {
         let what = describe(call);
         let refuse = |code, why: String| Verdict::Refuse(code, format!("swap-only: {why}"));
         let no_value = |v: Verdict| match v {
-            Verdict::Permit if !call.value.is_zero() => {
-                refuse(Code::ArgumentNotAllowed, format!("{what} carries native value; value may only be a swap input"))
-            }
+            Verdict::Permit if !call.value.is_zero() => refuse(
+                Code::ArgumentNotAllowed,
+                format!("{what} carries native value; value may only be a swap input"),
+            ),
             v => v,
         };
         // A recipient is fine when it is the wallet, or the router itself inside a batch that
@@ -383,65 +484,96 @@ impl Evaluator<'_> {
                 || *r == SENTINEL_MSG_SENDER
                 || (call.parent.is_some() && (*r == SENTINEL_ADDRESS_THIS || *r == to))
         };
-        let spender_ok = |s: &Address, amount: &U256| amount.is_zero() || self.is_trusted_spender(*s);
+        let spender_ok =
+            |s: &Address, amount: &U256| amount.is_zero() || self.is_trusted_spender(*s);
         match &call.kind {
-            CallKind::Router(op) if router => match op.recipients.iter().find(|r| !pays_wallet(r)) {
-                None => Verdict::Permit,
-                Some(r) => refuse(Code::ArgumentNotAllowed, format!("{} pays out to {r}, not the wallet", op.name)),
-            },
-            CallKind::Permit2(op) if router || to == PERMIT2 => no_value(match op {
-                Permit2Op::Approve { spender, amount, .. } if spender_ok(spender, amount) => Verdict::Permit,
-                Permit2Op::Permit { spender, .. } if self.is_router(*spender) => Verdict::Permit,
-                Permit2Op::Approve { spender, .. } | Permit2Op::Permit { spender, .. } => {
-                    refuse(Code::ArgumentNotAllowed, format!("Permit2 allowance to {spender}, not a trusted router"))
+            CallKind::Router(op) if router => {
+                match op.recipients.iter().find(|r| !pays_wallet(r)) {
+                    None => Verdict::Permit,
+                    Some(r) => refuse(
+                        Code::ArgumentNotAllowed,
+                        format!("{} pays out to {r}, not the wallet", op.name),
+                    ),
                 }
+            }
+            CallKind::Permit2(op) if router || to == PERMIT2 => no_value(match op {
+                Permit2Op::Approve {
+                    spender, amount, ..
+                } if spender_ok(spender, amount) => Verdict::Permit,
+                Permit2Op::Permit { spender, .. } if self.is_router(*spender) => Verdict::Permit,
+                Permit2Op::Approve { spender, .. } | Permit2Op::Permit { spender, .. } => refuse(
+                    Code::ArgumentNotAllowed,
+                    format!("Permit2 allowance to {spender}, not a trusted router"),
+                ),
                 Permit2Op::TransferFrom { transfers } if router => {
-                    match transfers.iter().find(|(_, dest, ..)| !pays_wallet(dest) && *dest != SENTINEL_ADDRESS_THIS && *dest != to) {
+                    match transfers.iter().find(|(_, dest, ..)| {
+                        !pays_wallet(dest) && *dest != SENTINEL_ADDRESS_THIS && *dest != to
+                    }) {
                         None => Verdict::Permit,
-                        Some((_, dest, ..)) => {
-                            refuse(Code::ArgumentNotAllowed, format!("Permit2 transfer to {dest}, not the router or the wallet"))
-                        }
+                        Some((_, dest, ..)) => refuse(
+                            Code::ArgumentNotAllowed,
+                            format!("Permit2 transfer to {dest}, not the router or the wallet"),
+                        ),
                     }
                 }
                 Permit2Op::Revoke => Verdict::Permit,
-                Permit2Op::TransferFrom { .. } | Permit2Op::PermitTransferFrom { .. } => {
-                    refuse(Code::FunctionNotAllowed, "Permit2 transfers are not allowed".into())
-                }
+                Permit2Op::TransferFrom { .. } | Permit2Op::PermitTransferFrom { .. } => refuse(
+                    Code::FunctionNotAllowed,
+                    "Permit2 transfers are not allowed".into(),
+                ),
             }),
             CallKind::Token(op) => no_value(match op {
                 TokenOp::Approve { spender, amount }
                 | TokenOp::IncreaseAllowance { spender, amount }
-                | TokenOp::Permit { spender, amount, .. } => {
+                | TokenOp::Permit {
+                    spender, amount, ..
+                } => {
                     if spender_ok(spender, amount) {
                         Verdict::Permit
                     } else {
-                        refuse(Code::ArgumentNotAllowed, format!("{what} approves {spender}, not a trusted router"))
+                        refuse(
+                            Code::ArgumentNotAllowed,
+                            format!("{what} approves {spender}, not a trusted router"),
+                        )
                     }
                 }
-                TokenOp::DecreaseAllowance { .. } | TokenOp::SetApprovalForAll { approved: false, .. } => {
-                    Verdict::Permit
-                }
-                TokenOp::WrapNative | TokenOp::UnwrapNative { .. } if builtin_weth(self.ctx.chain_id) == Some(to) => {
+                TokenOp::DecreaseAllowance { .. }
+                | TokenOp::SetApprovalForAll {
+                    approved: false, ..
+                } => Verdict::Permit,
+                TokenOp::WrapNative | TokenOp::UnwrapNative { .. }
+                    if builtin_weth(self.ctx.chain_id) == Some(to) =>
+                {
                     return Verdict::Permit;
                 }
-                TokenOp::WrapNative | TokenOp::UnwrapNative { .. } => {
-                    refuse(Code::TargetNotAllowed, format!("{to} is not this chain's WETH"))
-                }
-                TokenOp::SetApprovalForAll { .. } => {
-                    refuse(Code::FunctionNotAllowed, "setApprovalForAll is not allowed".into())
-                }
+                TokenOp::WrapNative | TokenOp::UnwrapNative { .. } => refuse(
+                    Code::TargetNotAllowed,
+                    format!("{to} is not this chain's WETH"),
+                ),
+                TokenOp::SetApprovalForAll { .. } => refuse(
+                    Code::FunctionNotAllowed,
+                    "setApprovalForAll is not allowed".into(),
+                ),
                 TokenOp::Transfer { .. }
                 | TokenOp::TransferFrom { .. }
                 | TokenOp::NftTransfer { .. }
-                | TokenOp::MultiTokenTransfer { .. } => {
-                    refuse(Code::FunctionNotAllowed, format!("token transfers are not allowed ({what})"))
-                }
+                | TokenOp::MultiTokenTransfer { .. } => refuse(
+                    Code::FunctionNotAllowed,
+                    format!("token transfers are not allowed ({what})"),
+                ),
             }),
-            CallKind::Plain | CallKind::Unknown if router => {
-                refuse(Code::FunctionNotAllowed, format!("{what} is not a swap function"))
-            }
-            CallKind::Plain => refuse(Code::TargetNotAllowed, format!("plain native transfers are not allowed (to {to})")),
-            _ => refuse(Code::TargetNotAllowed, format!("{to} is not a trusted router ({what})")),
+            CallKind::Plain | CallKind::Unknown if router => refuse(
+                Code::FunctionNotAllowed,
+                format!("{what} is not a swap function"),
+            ),
+            CallKind::Plain => refuse(
+                Code::TargetNotAllowed,
+                format!("plain native transfers are not allowed (to {to})"),
+            ),
+            _ => refuse(
+                Code::TargetNotAllowed,
+                format!("{to} is not a trusted router ({what})"),
+            ),
         }
     }
 
@@ -451,9 +583,13 @@ impl Evaluator<'_> {
                 Code::TypedDataNotAllowed,
                 "EIP-712 domain has no chainId: the signature could be replayed on other chains",
             ),
-            Some(c) if c != self.ctx.chain_id => {
-                self.deny(Code::ChainNotAllowed, format!("EIP-712 domain chainId {c} is not chain {}", self.ctx.chain_id))
-            }
+            Some(c) if c != self.ctx.chain_id => self.deny(
+                Code::ChainNotAllowed,
+                format!(
+                    "EIP-712 domain chainId {c} is not chain {}",
+                    self.ctx.chain_id
+                ),
+            ),
             Some(_) => {}
         }
         self.count_effects(d.effects.iter());
@@ -461,25 +597,34 @@ impl Evaluator<'_> {
             return;
         }
         let rule_allows = self.policy.typed_data.iter().any(|r| {
-            r.name.as_ref().is_none_or(|n| d.domain_name.as_ref() == Some(n))
-                && r.verifying_contract.is_none_or(|v| d.verifying_contract == Some(v))
+            r.name
+                .as_ref()
+                .is_none_or(|n| d.domain_name.as_ref() == Some(n))
+                && r.verifying_contract
+                    .is_none_or(|v| d.verifying_contract == Some(v))
                 && r.primary_type.as_ref().is_none_or(|t| *t == d.primary_type)
-                && r.spender.is_none_or(|s| d.spender.is_some_and(|a| self.address_is(a, s)))
+                && r.spender
+                    .is_none_or(|s| d.spender.is_some_and(|a| self.address_is(a, s)))
         });
         let profile_allows = self.policy.profile == Profile::SwapOnly
             && d.spender.is_some_and(|s| self.is_router(s))
             && match d.primary_type.as_str() {
-                "PermitSingle" | "PermitBatch" | "PermitTransferFrom" | "PermitBatchTransferFrom" => {
-                    d.verifying_contract == Some(PERMIT2)
-                }
-                "Permit" => true,
+                "PermitSingle"
+                | "PermitBatch"
+                | "PermitTransferFrom"
+                | "PermitBatchTransferFrom" => d.verifying_contract == Some(PERMIT2),
+                // EIP-2612 or DAI permits the decoder recognised (not look-alike NFT permits).
+                "Permit" => !d.effects.is_empty(),
                 _ => false,
             };
         if !rule_allows && !profile_allows {
             let domain = d.domain_name.as_deref().unwrap_or("?");
             self.deny(
                 Code::TypedDataNotAllowed,
-                format!("EIP-712 {} of domain `{domain}` is not allowed by [typed_data] or the profile", d.primary_type),
+                format!(
+                    "EIP-712 {} of domain `{domain}` is not allowed by [typed_data] or the profile",
+                    d.primary_type
+                ),
             );
         }
     }
@@ -487,10 +632,15 @@ impl Evaluator<'_> {
     fn personal_sign(&mut self, message: &[u8]) {
         match &self.policy.messages {
             MessagePolicy::Allow => {}
-            MessagePolicy::Deny => self.deny(Code::MessageNotAllowed, "messages.personal_sign is deny"),
+            MessagePolicy::Deny => {
+                self.deny(Code::MessageNotAllowed, "messages.personal_sign is deny")
+            }
             MessagePolicy::SiweDomains(domains) => {
                 if let Err(why) = check_siwe(message, domains, self.ctx) {
-                    self.deny(Code::MessageNotAllowed, format!("messages.personal_sign: {why}"));
+                    self.deny(
+                        Code::MessageNotAllowed,
+                        format!("messages.personal_sign: {why}"),
+                    );
                 }
             }
         }
@@ -498,7 +648,11 @@ impl Evaluator<'_> {
 
     fn spend_limits(&mut self, usage: &impl Usage) {
         for limit in &self.policy.limits.spend {
-            let this = self.spend.iter().find(|(a, _)| *a == limit.asset).map_or(U256::ZERO, |(_, v)| *v);
+            let this = self
+                .spend
+                .iter()
+                .find(|(a, _)| *a == limit.asset)
+                .map_or(U256::ZERO, |(_, v)| *v);
             if this.is_zero() {
                 continue;
             }
@@ -508,7 +662,11 @@ impl Evaluator<'_> {
                     Asset::Native => "native".to_string(),
                     Asset::Token(t) => t.to_string(),
                 };
-                let this = if this == U256::MAX { "unlimited".to_string() } else { this.to_string() };
+                let this = if this == U256::MAX {
+                    "unlimited".to_string()
+                } else {
+                    this.to_string()
+                };
                 self.deny(
                     Code::SpendLimitExceeded,
                     format!(
@@ -532,6 +690,19 @@ fn describe(call: &Call) -> String {
         CallKind::Plain => "plain transfer".to_string(),
         CallKind::Create => return "contract creation".into(),
         CallKind::Router(op) => op.name.to_string(),
+        CallKind::Token(op) => match op {
+            TokenOp::Transfer { .. } => "transfer",
+            TokenOp::TransferFrom { .. } => "transferFrom",
+            TokenOp::Approve { .. } => "approve",
+            TokenOp::IncreaseAllowance { .. } => "increaseAllowance",
+            TokenOp::DecreaseAllowance { .. } => "decreaseAllowance",
+            TokenOp::Permit { .. } => "permit",
+            TokenOp::NftTransfer { .. } | TokenOp::MultiTokenTransfer { .. } => "safeTransferFrom",
+            TokenOp::SetApprovalForAll { .. } => "setApprovalForAll",
+            TokenOp::WrapNative => "deposit",
+            TokenOp::UnwrapNative { .. } => "withdraw",
+        }
+        .to_string(),
         _ => match call.selector() {
             Some(s) => format!("function 0x{}", alloy_primitives::hex::encode(s)),
             None => "call".to_string(),
@@ -568,13 +739,19 @@ fn in_schedule(s: &Schedule, now: Timestamp) -> bool {
         None => day_ok(day),
         Some((start, end)) if start < end => day_ok(day) && (start..end).contains(&minute),
         // Wraps past midnight: the early hours belong to the previous day's window.
-        Some((start, end)) => (minute >= start && day_ok(day)) || (minute < end && day_ok((day + 6) % 7)),
+        Some((start, end)) => {
+            (minute >= start && day_ok(day)) || (minute < end && day_ok((day + 6) % 7))
+        }
     }
 }
 
 fn day_names(days: u8) -> String {
     const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    (0..7).filter(|d| days & (1 << d) != 0).map(|d| NAMES[d]).collect::<Vec<_>>().join(",")
+    (0..7)
+        .filter(|d| days & (1 << d) != 0)
+        .map(|d| NAMES[d])
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Checks a Sign-In with Ethereum (EIP-4361) message: domain, address and chain.
@@ -585,7 +762,10 @@ fn check_siwe(message: &[u8], domains: &[String], ctx: &Context) -> Result<(), S
     let domain = first
         .strip_suffix(" wants you to sign in with your Ethereum account:")
         .ok_or("not a Sign-In with Ethereum message")?;
-    let domain = domain.split_once("://").map_or(domain, |(_, d)| d).to_ascii_lowercase();
+    let domain = domain
+        .split_once("://")
+        .map_or(domain, |(_, d)| d)
+        .to_ascii_lowercase();
     if !domains.contains(&domain) {
         return Err(format!("SIWE domain `{domain}` is not in siwe_domains"));
     }
@@ -599,7 +779,10 @@ fn check_siwe(message: &[u8], domains: &[String], ctx: &Context) -> Result<(), S
         .and_then(|c| c.trim().parse::<u64>().ok())
         .ok_or("the SIWE message has no Chain ID")?;
     if chain != ctx.chain_id {
-        return Err(format!("SIWE Chain ID {chain} is not chain {}", ctx.chain_id));
+        return Err(format!(
+            "SIWE Chain ID {chain} is not chain {}",
+            ctx.chain_id
+        ));
     }
     Ok(())
 }

@@ -37,7 +37,8 @@ impl SpendLedger {
 
     /// Reserves an allowed request's spend at `at`.
     pub fn reserve(&mut self, spend: &Spend, at: Timestamp) {
-        self.reservations.extend(spend.iter().map(|(asset, amount)| (at, *asset, *amount)));
+        self.reservations
+            .extend(spend.iter().map(|(asset, amount)| (at, *asset, *amount)));
     }
 
     /// Sets the number of signed transactions not yet mined.

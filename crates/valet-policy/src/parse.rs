@@ -41,7 +41,11 @@ impl Policy {
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[derive(Deserialize)]
@@ -68,30 +72,10 @@ struct RawPolicy {
     messages: Option<RawMessages>,
 }
 
-/// A time as a string or a TOML datetime.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawTime {
-    Text(String),
-    Toml(toml::value::Datetime),
-}
-
-/// An amount as a string or a TOML integer.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawAmount {
-    Text(String),
-    Int(u64),
-}
-
-impl RawAmount {
-    fn text(&self) -> String {
-        match self {
-            Self::Text(s) => s.clone(),
-            Self::Int(n) => n.to_string(),
-        }
-    }
-}
+/// A time (an RFC 3339 string or a TOML datetime) or an amount (a string or an integer),
+/// checked after parsing so that a wrong type gets a message that says what to write.
+type RawTime = Value;
+type RawAmount = Value;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +151,10 @@ type Res<T> = Result<T, PolicyError>;
 
 impl Checker<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
-        PolicyError { line: line_of(self.src, span.start), message: message.into() }
+        PolicyError {
+            line: line_of(self.src, span.start),
+            message: message.into(),
+        }
     }
 
     fn policy(&self, raw: RawPolicy) -> Res<Policy> {
@@ -193,7 +180,8 @@ impl Checker<'_> {
                 return Err(self.err(at.span(), "give either expires_in or expires_at, not both"));
             }
             (Some(d), None) => Expiry::In(
-                parse_duration(d.get_ref()).map_err(|e| self.err(d.span(), format!("expires_in: {e}")))?,
+                parse_duration(d.get_ref())
+                    .map_err(|e| self.err(d.span(), format!("expires_in: {e}")))?,
             ),
             (None, Some(at)) => Expiry::At(self.time(at, "expires_at")?),
             (None, None) => {
@@ -204,7 +192,11 @@ impl Checker<'_> {
                 });
             }
         };
-        let not_before = raw.not_before.as_ref().map(|t| self.time(t, "not_before")).transpose()?;
+        let not_before = raw
+            .not_before
+            .as_ref()
+            .map(|t| self.time(t, "not_before"))
+            .transpose()?;
         let ip_allow = raw
             .ip_allow
             .iter()
@@ -213,17 +205,27 @@ impl Checker<'_> {
                 text.parse::<IpNet>()
                     .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
                     .map_err(|_| {
-                        self.err(s.span(), format!("ip_allow: `{text}` is not an IP address or CIDR range"))
+                        self.err(
+                            s.span(),
+                            format!("ip_allow: `{text}` is not an IP address or CIDR range"),
+                        )
                     })
             })
             .collect::<Res<Vec<_>>>()?;
-        let routers =
-            raw.routers.iter().map(|s| self.address(s, "routers")).collect::<Res<Vec<_>>>()?;
+        let routers = raw
+            .routers
+            .iter()
+            .map(|s| self.address(s, "routers"))
+            .collect::<Res<Vec<_>>>()?;
         let limits = self.limits(raw.limits)?;
         let schedule = raw.schedule.map(|s| self.schedule(s)).transpose()?;
         let allow = self.rules(raw.allow, "allow")?;
         let deny = self.rules(raw.deny, "deny")?;
-        let typed_data = raw.typed_data.map(|t| self.typed_data(t)).transpose()?.unwrap_or_default();
+        let typed_data = raw
+            .typed_data
+            .map(|t| self.typed_data(t))
+            .transpose()?
+            .unwrap_or_default();
         let messages = match raw.messages.and_then(|m| m.personal_sign) {
             None if profile == Profile::FullAccess => MessagePolicy::Allow,
             None => MessagePolicy::Deny,
@@ -238,9 +240,13 @@ impl Checker<'_> {
             });
         }
         if let Some(chains) = &raw.chains
-            && chains.contains(&0) {
-                return Err(PolicyError { line: 0, message: "chains: chain id 0 is not a chain".into() });
-            }
+            && chains.contains(&0)
+        {
+            return Err(PolicyError {
+                line: 0,
+                message: "chains: chain id 0 is not a chain".into(),
+            });
+        }
         Ok(Policy {
             name: raw.name.unwrap_or_default(),
             profile,
@@ -260,13 +266,21 @@ impl Checker<'_> {
 
     fn time(&self, t: &Spanned<RawTime>, key: &str) -> Res<Timestamp> {
         let text = match t.get_ref() {
-            RawTime::Text(s) => s.clone(),
-            RawTime::Toml(d) => d.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Datetime(d) => d.to_string(),
+            _ => {
+                return Err(self.err(
+                    t.span(),
+                    format!("{key}: expected a time like \"2026-12-01T00:00:00Z\""),
+                ));
+            }
         };
         text.trim().parse::<Timestamp>().map_err(|_| {
             self.err(
                 t.span(),
-                format!("{key}: `{text}` is not an RFC 3339 time with offset, e.g. 2026-12-01T00:00:00Z"),
+                format!(
+                    "{key}: `{text}` is not an RFC 3339 time with offset, e.g. 2026-12-01T00:00:00Z"
+                ),
             )
         })
     }
@@ -275,17 +289,38 @@ impl Checker<'_> {
         parse_address(s.get_ref()).map_err(|e| self.err(s.span(), format!("{key}: {e}")))
     }
 
+    fn amount_text(&self, a: &Spanned<RawAmount>, key: &str) -> Res<String> {
+        match a.get_ref() {
+            Value::String(s) => Ok(s.clone()),
+            Value::Integer(n) if *n >= 0 => Ok(n.to_string()),
+            _ => Err(self.err(
+                a.span(),
+                format!("{key}: expected an amount like \"0.5 ether\", \"1000\" or an integer"),
+            )),
+        }
+    }
+
     fn native(&self, a: &Spanned<RawAmount>, key: &str) -> Res<U256> {
-        parse_native(&a.get_ref().text()).map_err(|e| self.err(a.span(), format!("{key}: {e}")))
+        parse_native(&self.amount_text(a, key)?)
+            .map_err(|e| self.err(a.span(), format!("{key}: {e}")))
     }
 
     fn limits(&self, raw: RawLimits) -> Res<Limits> {
-        let max_value_per_tx =
-            raw.max_value_per_tx.as_ref().map(|a| self.native(a, "limits.max_value_per_tx")).transpose()?;
-        let max_fee_per_gas =
-            raw.max_fee_per_gas.as_ref().map(|a| self.native(a, "limits.max_fee_per_gas")).transpose()?;
+        let max_value_per_tx = raw
+            .max_value_per_tx
+            .as_ref()
+            .map(|a| self.native(a, "limits.max_value_per_tx"))
+            .transpose()?;
+        let max_fee_per_gas = raw
+            .max_fee_per_gas
+            .as_ref()
+            .map(|a| self.native(a, "limits.max_fee_per_gas"))
+            .transpose()?;
         if raw.spend.len() > MAX_ENTRIES {
-            return Err(PolicyError { line: 0, message: format!("more than {MAX_ENTRIES} spend limits") });
+            return Err(PolicyError {
+                line: 0,
+                message: format!("more than {MAX_ENTRIES} spend limits"),
+            });
         }
         let spend = raw
             .spend
@@ -306,7 +341,7 @@ impl Checker<'_> {
                         ));
                     }
                     Asset::Native => self.native(&s.amount, "limits.spend.amount")?,
-                    Asset::Token(_) => parse_token(&s.amount.get_ref().text(), s.decimals)
+                    Asset::Token(_) => parse_token(&self.amount_text(&s.amount, "limits.spend.amount")?, s.decimals)
                         .map_err(|e| self.err(s.amount.span(), format!("limits.spend.amount: {e}")))?,
                 };
                 let window = parse_duration(s.window.get_ref())
@@ -320,12 +355,24 @@ impl Checker<'_> {
                 let window = parse_duration(r.window.get_ref())
                     .map_err(|e| self.err(r.window.span(), format!("limits.rate.window: {e}")))?;
                 if *r.max_requests.get_ref() == 0 {
-                    return Err(self.err(r.max_requests.span(), "limits.rate.max_requests must be at least 1"));
+                    return Err(self.err(
+                        r.max_requests.span(),
+                        "limits.rate.max_requests must be at least 1",
+                    ));
                 }
-                Ok(RateLimit { max_requests: *r.max_requests.get_ref(), window })
+                Ok(RateLimit {
+                    max_requests: *r.max_requests.get_ref(),
+                    window,
+                })
             })
             .transpose()?;
-        Ok(Limits { max_value_per_tx, max_fee_per_gas, max_pending: raw.max_pending, spend, rate })
+        Ok(Limits {
+            max_value_per_tx,
+            max_fee_per_gas,
+            max_pending: raw.max_pending,
+            spend,
+            rate,
+        })
     }
 
     fn schedule(&self, raw: RawSchedule) -> Res<Schedule> {
@@ -355,7 +402,10 @@ impl Checker<'_> {
                     }
                 }
                 if days == 0 {
-                    return Err(PolicyError { line: 0, message: "schedule.days is empty".into() });
+                    return Err(PolicyError {
+                        line: 0,
+                        message: "schedule.days is empty".into(),
+                    });
                 }
             }
         }
@@ -366,7 +416,10 @@ impl Checker<'_> {
                 parse_hours(h.get_ref()).ok_or_else(|| {
                     self.err(
                         h.span(),
-                        format!("schedule.hours: `{}` is not a range like 09:00-17:00", h.get_ref()),
+                        format!(
+                            "schedule.hours: `{}` is not a range like 09:00-17:00",
+                            h.get_ref()
+                        ),
                     )
                 })
             })
@@ -376,17 +429,28 @@ impl Checker<'_> {
             Some(tz) => {
                 let name = tz.get_ref().trim();
                 let zone = TimeZone::get(name).map_err(|_| {
-                    self.err(tz.span(), format!("schedule.timezone: `{name}` is not an IANA time zone"))
+                    self.err(
+                        tz.span(),
+                        format!("schedule.timezone: `{name}` is not an IANA time zone"),
+                    )
                 })?;
                 (zone, name.to_string())
             }
         };
-        Ok(Schedule { days, hours, timezone, timezone_name })
+        Ok(Schedule {
+            days,
+            hours,
+            timezone,
+            timezone_name,
+        })
     }
 
     fn rules(&self, raw: Vec<Spanned<RawRule>>, kind: &str) -> Res<Vec<Rule>> {
         if raw.len() > MAX_ENTRIES {
-            return Err(PolicyError { line: 0, message: format!("more than {MAX_ENTRIES} [[{kind}]] rules") });
+            return Err(PolicyError {
+                line: 0,
+                message: format!("more than {MAX_ENTRIES} [[{kind}]] rules"),
+            });
         }
         raw.into_iter()
             .enumerate()
@@ -424,10 +488,16 @@ impl Checker<'_> {
             .collect()
     }
 
-    fn function(&self, f: &Spanned<String>, args: &BTreeMap<String, Spanned<Value>>, key: &str) -> Res<RuleFunction> {
+    fn function(
+        &self,
+        f: &Spanned<String>,
+        args: &BTreeMap<String, Spanned<Value>>,
+        key: &str,
+    ) -> Res<RuleFunction> {
         let text = f.get_ref().trim();
         let bad = |why: String| self.err(f.span(), format!("{key}.functions: `{text}`: {why}"));
-        let parsed = Function::parse(text).map_err(|e| bad(format!("not a function signature ({e})")))?;
+        let parsed =
+            Function::parse(text).map_err(|e| bad(format!("not a function signature ({e})")))?;
         let mut offset = 0usize;
         let mut params = Vec::with_capacity(parsed.inputs.len());
         for p in &parsed.inputs {
@@ -476,8 +546,12 @@ impl Checker<'_> {
             (ArgType::Address, Value::String(s)) => {
                 let s = s.trim();
                 match s.strip_prefix("!=") {
-                    Some(rest) => Ok(Condition::AddressNotIn(vec![parse_address_ref(rest.trim())?])),
-                    None => Ok(Condition::AddressIn(vec![parse_address_ref(s.trim_start_matches("=="))?])),
+                    Some(rest) => Ok(Condition::AddressNotIn(vec![parse_address_ref(
+                        rest.trim(),
+                    )?])),
+                    None => Ok(Condition::AddressIn(vec![parse_address_ref(
+                        s.trim_start_matches("=="),
+                    )?])),
                 }
             }
             (ArgType::Address, Value::Array(items)) if !items.is_empty() => items
@@ -507,17 +581,22 @@ impl Checker<'_> {
                 uint_bound(op, parse_native(rest)?, bits)
             }
             (ArgType::Bool, Value::Boolean(b)) => Ok(Condition::Bool(*b)),
-            (ArgType::Address, _) => {
-                Err("expected an address, \"$self\", \"$router\", \"!= …\" or a list of them".into())
+            (ArgType::Address, _) => Err(
+                "expected an address, \"$self\", \"$router\", \"!= …\" or a list of them".into(),
+            ),
+            (ArgType::Uint(_), _) => {
+                Err("expected a number or a comparison like \"<= 1000000\"".into())
             }
-            (ArgType::Uint(_), _) => Err("expected a number or a comparison like \"<= 1000000\"".into()),
             (ArgType::Bool, _) => Err("expected true or false".into()),
         }
     }
 
     fn typed_data(&self, raw: RawTypedData) -> Res<Vec<TypedDataRule>> {
         if raw.allow.len() > MAX_ENTRIES {
-            return Err(PolicyError { line: 0, message: format!("more than {MAX_ENTRIES} typed_data entries") });
+            return Err(PolicyError {
+                line: 0,
+                message: format!("more than {MAX_ENTRIES} typed_data entries"),
+            });
         }
         raw.allow
             .into_iter()
@@ -533,13 +612,22 @@ impl Checker<'_> {
                     .spender
                     .as_ref()
                     .map(|s| {
-                        parse_address_ref(s.get_ref())
-                            .map_err(|m| self.err(s.span(), format!("typed_data.allow.spender: {m}")))
+                        parse_address_ref(s.get_ref()).map_err(|m| {
+                            self.err(s.span(), format!("typed_data.allow.spender: {m}"))
+                        })
                     })
                     .transpose()?;
-                let rule = TypedDataRule { name: e.name, verifying_contract, primary_type: e.primary_type, spender };
+                let rule = TypedDataRule {
+                    name: e.name,
+                    verifying_contract,
+                    primary_type: e.primary_type,
+                    spender,
+                };
                 if rule == TypedDataRule::default() {
-                    return Err(self.err(span, "typed_data.allow: an entry must name at least one field to match"));
+                    return Err(self.err(
+                        span,
+                        "typed_data.allow: an entry must name at least one field to match",
+                    ));
                 }
                 Ok(rule)
             })
@@ -559,7 +647,11 @@ impl Checker<'_> {
             Value::Table(t) if t.len() == 1 => match t.get("siwe_domains") {
                 Some(Value::Array(items)) if !items.is_empty() => items
                     .iter()
-                    .map(|i| i.as_str().map(|s| s.trim().to_ascii_lowercase()).ok_or_else(bad))
+                    .map(|i| {
+                        i.as_str()
+                            .map(|s| s.trim().to_ascii_lowercase())
+                            .ok_or_else(bad)
+                    })
                     .collect::<Res<Vec<_>>>()
                     .map(MessagePolicy::SiweDomains),
                 _ => Err(bad()),
@@ -589,15 +681,20 @@ fn head_size(ty: &DynSolType) -> usize {
 /// EIP-55 checksum).
 pub fn parse_address(s: &str) -> Result<Address, String> {
     let s = s.trim();
-    let hex = s.strip_prefix("0x").filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let hex = s
+        .strip_prefix("0x")
+        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     let Some(hex) = hex else {
         return Err(format!("`{s}` is not an address (0x and 40 hex digits)"));
     };
-    let mixed = hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase());
+    let mixed =
+        hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase());
     if mixed {
-        Address::parse_checksummed(s, None).map_err(|_| format!("`{s}` has a wrong EIP-55 checksum"))
+        Address::parse_checksummed(s, None)
+            .map_err(|_| format!("`{s}` has a wrong EIP-55 checksum"))
     } else {
-        s.parse::<Address>().map_err(|_| format!("`{s}` is not an address"))
+        s.parse::<Address>()
+            .map_err(|_| format!("`{s}` is not an address"))
     }
 }
 
@@ -638,14 +735,30 @@ mod tests {
         let src = format!("{HEAD}{body}");
         let err = Policy::from_toml(&src).expect_err("policy should be refused");
         assert_eq!(err.line, line, "{err}");
-        assert!(err.message.contains(needle), "`{}` lacks `{needle}`", err.message);
+        assert!(
+            err.message.contains(needle),
+            "`{}` lacks `{needle}`",
+            err.message
+        );
     }
 
     #[test]
     fn typos_are_refused_with_their_line() {
-        refused("profile = \"custom\"\nchain = [1]\n", 4, "unknown field `chain`");
-        refused("[limits]\nmax_value_per_tx = \"1 eth\"\n", 4, "unknown unit `eth`");
-        refused("[limits]\nmax_pendng = 2\n", 4, "unknown field `max_pendng`");
+        refused(
+            "profile = \"custom\"\nchain = [1]\n",
+            4,
+            "unknown field `chain`",
+        );
+        refused(
+            "[limits]\nmax_value_per_tx = \"1 eth\"\n",
+            4,
+            "unknown unit `eth`",
+        );
+        refused(
+            "[limits]\nmax_pendng = 2\n",
+            4,
+            "unknown field `max_pendng`",
+        );
         refused("profile = \"swap\"\n", 3, "unknown profile `swap`");
         refused("routers = [\"0x1234\"]\n", 3, "is not an address");
         refused(
@@ -653,8 +766,16 @@ mod tests {
             3,
             "checksum",
         );
-        refused("ip_allow = [\"10.0.0.0/33\"]\n", 3, "not an IP address or CIDR");
-        refused("[[limits.spend]]\nasset = \"native\"\namount = \"1 ether\"\nwindow = \"1w\"\n", 6, "invalid duration");
+        refused(
+            "ip_allow = [\"10.0.0.0/33\"]\n",
+            3,
+            "not an IP address or CIDR",
+        );
+        refused(
+            "[[limits.spend]]\nasset = \"native\"\namount = \"1 ether\"\nwindow = \"1w\"\n",
+            6,
+            "invalid duration",
+        );
         refused(
             "[[limits.spend]]\nasset = \"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\"\namount = \"1.5\"\nwindow = \"1d\"\n",
             5,
@@ -668,15 +789,29 @@ mod tests {
             7,
             "no parameter named `reciever`",
         );
-        refused("[[allow]]\nfunctions = [\"transfer(address,uint256\"]\n", 4, "not a function signature");
+        refused(
+            "[[allow]]\nfunctions = [\"transfer(address,uint256\"]\n",
+            4,
+            "not a function signature",
+        );
         refused("[[deny]]\n[deny.args]\n", 3, "needs a target");
         refused(
             "[[allow]]\nfunctions = [\"f(uint8 x)\"]\n[allow.args]\nx = \"<= 256\"\n",
             6,
             "does not fit in uint8",
         );
-        refused("[messages]\npersonal_sign = \"maybe\"\n", 4, "personal_sign");
+        refused(
+            "[messages]\npersonal_sign = \"maybe\"\n",
+            4,
+            "personal_sign",
+        );
         refused("expires_at = \"2026-12-01\"\n", 3, "not both");
+        refused(
+            "[limits]\nmax_value_per_tx = 1.5\n",
+            4,
+            "expected an amount",
+        );
+        refused("not_before = 5\n", 3, "expected a time");
     }
 
     #[test]
@@ -752,12 +887,24 @@ personal_sign = { siwe_domains = ["app.example.com"] }
         assert_eq!(p.profile, Profile::SwapOnly);
         assert_eq!(p.expiry, Expiry::In(86400));
         assert_eq!(p.limits.spend[1].amount, U256::from(1_000_000_000u64));
-        assert_eq!(p.limits.max_fee_per_gas, Some(U256::from(300_000_000_000u64)));
+        assert_eq!(
+            p.limits.max_fee_per_gas,
+            Some(U256::from(300_000_000_000u64))
+        );
         assert_eq!(p.schedule.as_ref().unwrap().days, 0b0011111);
         assert_eq!(p.schedule.as_ref().unwrap().hours, Some((540, 1020)));
-        assert_eq!(p.allow[0].functions.as_ref().unwrap()[0].spec.signature, "deposit(uint256,address)");
+        assert_eq!(
+            p.allow[0].functions.as_ref().unwrap()[0].spec.signature,
+            "deposit(uint256,address)"
+        );
         assert_eq!(p.allow[0].functions.as_ref().unwrap()[0].args[0].offset, 32);
-        assert_eq!(p.deny[0].functions.as_ref().unwrap()[0].spec.selector, [0xa9, 0x05, 0x9c, 0xbb]);
-        assert_eq!(p.messages, MessagePolicy::SiweDomains(vec!["app.example.com".into()]));
+        assert_eq!(
+            p.deny[0].functions.as_ref().unwrap()[0].spec.selector,
+            [0xa9, 0x05, 0x9c, 0xbb]
+        );
+        assert_eq!(
+            p.messages,
+            MessagePolicy::SiweDomains(vec!["app.example.com".into()])
+        );
     }
 }

@@ -273,7 +273,9 @@ impl Policy {
         match self.expiry {
             Expiry::At(t) => t,
             Expiry::In(secs) => issued_at
-                .checked_add(jiff::SignedDuration::from_secs(secs.min(i64::MAX as u64) as i64))
+                .checked_add(jiff::SignedDuration::from_secs(
+                    secs.min(i64::MAX as u64) as i64
+                ))
                 .unwrap_or(Timestamp::MAX),
         }
     }

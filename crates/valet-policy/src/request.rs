@@ -32,8 +32,13 @@ pub const READ_METHODS: &[&str] = &[
 ];
 
 /// Methods Valet answers itself without signing.
-pub const LOCAL_METHODS: &[&str] =
-    &["eth_accounts", "eth_requestAccounts", "eth_chainId", "net_version", "valet_getPermissions"];
+pub const LOCAL_METHODS: &[&str] = &[
+    "eth_accounts",
+    "eth_requestAccounts",
+    "eth_chainId",
+    "net_version",
+    "valet_getPermissions",
+];
 
 /// A transaction an agent asks Valet to sign (`eth_sendTransaction` params).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -88,7 +93,11 @@ pub enum Request {
 
 impl Request {
     /// Normalizes a JSON-RPC call made for `wallet`. `params` may be absent (`Value::Null`).
-    pub fn from_json_rpc(method: &str, params: &Value, wallet: Address) -> Result<Self, RequestError> {
+    pub fn from_json_rpc(
+        method: &str,
+        params: &Value,
+        wallet: Address,
+    ) -> Result<Self, RequestError> {
         if let Some(m) = LOCAL_METHODS.iter().find(|m| **m == method) {
             return Ok(Self::Local(m));
         }
@@ -102,9 +111,14 @@ impl Request {
         Ok(match method {
             "eth_sendTransaction" | "wallet_sendTransaction" | "eth_signTransaction" => {
                 let Some(Value::Object(tx)) = list()?.first() else {
-                    return bad(format!("{method} takes a transaction object as its first param"));
+                    return bad(format!(
+                        "{method} takes a transaction object as its first param"
+                    ));
                 };
-                Self::Transaction { send: method != "eth_signTransaction", tx: parse_tx(tx, wallet)? }
+                Self::Transaction {
+                    send: method != "eth_signTransaction",
+                    tx: parse_tx(tx, wallet)?,
+                }
             }
             "eth_signTypedData_v4" | "eth_signTypedData" => {
                 let items = list()?;
@@ -114,7 +128,9 @@ impl Request {
                     _ => return bad(format!("{method} takes [address, typedData]")),
                 };
                 check_signer(address, wallet)?;
-                Self::TypedData(Box::new(decode_typed_data(data, wallet).map_err(RequestError)?))
+                Self::TypedData(Box::new(
+                    decode_typed_data(data, wallet).map_err(RequestError)?,
+                ))
             }
             "personal_sign" => {
                 let items = list()?;
@@ -124,10 +140,14 @@ impl Request {
                     _ => return bad("personal_sign takes [message, address]"),
                 };
                 check_signer(address, wallet)?;
-                let Some(text) = message.as_str() else { return bad("personal_sign: message must be a string") };
+                let Some(text) = message.as_str() else {
+                    return bad("personal_sign: message must be a string");
+                };
                 Self::PersonalSign(match text.strip_prefix("0x") {
                     Some(hex) => alloy_primitives::hex::decode(hex)
-                        .map_err(|_| RequestError("personal_sign: message is not valid hex".into()))?
+                        .map_err(|_| {
+                            RequestError("personal_sign: message is not valid hex".into())
+                        })?
                         .into(),
                     None => Bytes::copy_from_slice(text.as_bytes()),
                 })
@@ -140,12 +160,16 @@ impl Request {
 
     /// Whether answering needs the wallet's signature.
     pub fn is_signing(&self) -> bool {
-        matches!(self, Self::Transaction { .. } | Self::TypedData(_) | Self::PersonalSign(_) | Self::EthSign)
+        matches!(
+            self,
+            Self::Transaction { .. } | Self::TypedData(_) | Self::PersonalSign(_) | Self::EthSign
+        )
     }
 }
 
 fn is_address_like(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.len() == 42 && s.starts_with("0x") && s.parse::<Address>().is_ok())
+    v.as_str()
+        .is_some_and(|s| s.len() == 42 && s.starts_with("0x") && s.parse::<Address>().is_ok())
 }
 
 fn check_signer(v: &Value, wallet: Address) -> Result<(), RequestError> {
@@ -155,14 +179,16 @@ fn check_signer(v: &Value, wallet: Address) -> Result<(), RequestError> {
     }
 }
 
-fn parse_tx(tx: &serde_json::Map<String, Value>, wallet: Address) -> Result<TxRequest, RequestError> {
+fn parse_tx(
+    tx: &serde_json::Map<String, Value>,
+    wallet: Address,
+) -> Result<TxRequest, RequestError> {
     let mut out = TxRequest::default();
     for (key, v) in tx {
         match key.as_str() {
-            "from"
-                if address(key, v)? != wallet => {
-                    return bad(format!("`from` must be the key's wallet {wallet}"));
-                }
+            "from" if address(key, v)? != wallet => {
+                return bad(format!("`from` must be the key's wallet {wallet}"));
+            }
             "to" if v.is_null() => out.to = None,
             "to" => out.to = Some(address(key, v)?),
             "value" => out.value = quantity(key, v)?,
@@ -188,10 +214,9 @@ fn parse_tx(tx: &serde_json::Map<String, Value>, wallet: Address) -> Result<TxRe
                     return bad(format!("transaction type {t} is not supported"));
                 }
             }
-            "accessList"
-                if !v.is_array() && !v.is_null() => {
-                    return bad("`accessList` must be an array");
-                }
+            "accessList" if !v.is_array() && !v.is_null() => {
+                return bad("`accessList` must be an array");
+            }
             "authorizationList" => match v {
                 Value::Array(a) => out.authorizations = a.len(),
                 Value::Null => {}

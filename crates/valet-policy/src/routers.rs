@@ -6,6 +6,9 @@ use alloy_primitives::{Address, address};
 /// The canonical Permit2 contract (the same address on every chain).
 pub const PERMIT2: Address = address!("0x000000000022D473030F116dDEE9F6B43aC78BA3");
 
+/// The canonical Multicall3 contract (the same address on every chain).
+pub const MULTICALL3: Address = address!("0xcA11bde05977b3631167028862bE2a173976CA11");
+
 const ETHEREUM: &[Address] = &[
     address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"), // Uniswap V2 Router02
     address!("0xE592427A0AEce92De3Edee1F18E0157C05861564"), // V3 SwapRouter

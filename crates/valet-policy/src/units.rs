@@ -11,7 +11,9 @@ pub fn parse_native(s: &str) -> Result<U256, String> {
         Some((n, "gwei")) => (n.trim(), 9),
         Some((n, "wei")) => (n.trim(), 0),
         Some((_, unit)) => {
-            return Err(format!("unknown unit `{unit}` in `{s}`: use ether, gwei or wei"));
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`: use ether, gwei or wei"
+            ));
         }
         None => (s, 0),
     };
@@ -52,7 +54,8 @@ pub fn parse_decimal(s: &str, decimals: u8) -> Result<U256, String> {
 /// Parses a duration `30s`, `15m`, `24h` or `7d` into seconds (greater than zero).
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let err = || format!("invalid duration `{s}`: use a whole number with s, m, h or d, e.g. `24h`");
+    let err =
+        || format!("invalid duration `{s}`: use a whole number with s, m, h or d, e.g. `24h`");
     let unit = match s.as_bytes().last() {
         Some(b's') => 1,
         Some(b'm') => 60,
@@ -63,7 +66,9 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     let n: u64 = s[..s.len() - 1].parse().map_err(|_| err())?;
     match n.checked_mul(unit) {
         Some(secs) if secs > 0 && secs <= 100 * 365 * 86400 => Ok(secs),
-        _ => Err(format!("duration `{s}` must be more than zero and at most 100 years")),
+        _ => Err(format!(
+            "duration `{s}` must be more than zero and at most 100 years"
+        )),
     }
 }
 
@@ -83,8 +88,14 @@ mod tests {
 
     #[test]
     fn native_units() {
-        assert_eq!(parse_native("0.05 ether").unwrap(), U256::from(50_000_000_000_000_000u64));
-        assert_eq!(parse_native("300 gwei").unwrap(), U256::from(300_000_000_000u64));
+        assert_eq!(
+            parse_native("0.05 ether").unwrap(),
+            U256::from(50_000_000_000_000_000u64)
+        );
+        assert_eq!(
+            parse_native("300 gwei").unwrap(),
+            U256::from(300_000_000_000u64)
+        );
         assert_eq!(parse_native("7").unwrap(), U256::from(7));
         assert_eq!(parse_native("7 wei").unwrap(), U256::from(7));
         assert!(parse_native("0.5").is_err(), "a fraction of wei");
@@ -96,7 +107,10 @@ mod tests {
     #[test]
     fn token_amounts() {
         assert_eq!(parse_token("25", Some(6)).unwrap(), U256::from(25_000_000));
-        assert_eq!(parse_token("12.5", Some(6)).unwrap(), U256::from(12_500_000));
+        assert_eq!(
+            parse_token("12.5", Some(6)).unwrap(),
+            U256::from(12_500_000)
+        );
         assert_eq!(parse_token("1000", None).unwrap(), U256::from(1000));
         assert!(parse_token("1.5", None).unwrap_err().contains("decimals"));
         assert!(parse_token("1e6", None).is_err());

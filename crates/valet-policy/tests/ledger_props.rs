@@ -27,19 +27,29 @@ fn policy() -> Policy {
         window = "1h"
         "#
     ))
-    .unwrap()
+    .expect("the test policy parses")
 }
 
 /// A native send of `value` wei, or an ERC-20 `transfer(stranger, amount)`.
 fn request(native: bool, amount: u64) -> Request {
     let tx = if native {
-        TxRequest { to: Some(Address::with_last_byte(0xb0)), value: U256::from(amount), chain_id: Some(1), ..Default::default() }
+        TxRequest {
+            to: Some(Address::with_last_byte(0xb0)),
+            value: U256::from(amount),
+            chain_id: Some(1),
+            ..Default::default()
+        }
     } else {
         let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
         data.extend_from_slice(&[0u8; 12]);
         data.extend_from_slice(Address::with_last_byte(0xb0).as_slice());
         data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-        TxRequest { to: Some(TOKEN), data: Bytes::from(data), chain_id: Some(1), ..Default::default() }
+        TxRequest {
+            to: Some(TOKEN),
+            data: Bytes::from(data),
+            chain_id: Some(1),
+            ..Default::default()
+        }
     };
     Request::Transaction { send: true, tx }
 }

@@ -94,7 +94,8 @@ impl Args {
             None => Box::new(std::io::stdin().lock()),
             Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
             Some(p) => Box::new(
-                std::fs::File::open(p).with_context(|| format!("cannot read requests file {}", p.display()))?,
+                std::fs::File::open(p)
+                    .with_context(|| format!("cannot read requests file {}", p.display()))?,
             ),
         };
         let issued_at = self.at.unwrap_or_else(Timestamp::now);
@@ -105,7 +106,10 @@ impl Args {
         let mut buf = Vec::new();
         for number in 1.. {
             buf.clear();
-            let n = reader.by_ref().take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+            let n = reader
+                .by_ref()
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut buf)?;
             if n == 0 {
                 break;
             }
@@ -119,17 +123,37 @@ impl Args {
                 self.check_line(&buf, &policy, &mut ledger, issued_at)
             };
             let line = match &result {
-                Ok(Decision::Allow(_)) => Line { decision: "allow", violations: Some(vec![]), error: None },
+                Ok(Decision::Allow(_)) => Line {
+                    decision: "allow",
+                    violations: Some(vec![]),
+                    error: None,
+                },
                 Ok(Decision::Deny(v)) => {
                     denied = true;
-                    let violations =
-                        v.iter().map(|v| WireViolation { code: v.code.as_str(), message: &v.message }).collect();
-                    Line { decision: "deny", violations: Some(violations), error: None }
+                    let violations = v
+                        .iter()
+                        .map(|v| WireViolation {
+                            code: v.code.as_str(),
+                            message: &v.message,
+                        })
+                        .collect();
+                    Line {
+                        decision: "deny",
+                        violations: Some(violations),
+                        error: None,
+                    }
                 }
                 Err((code, message)) => {
                     errors = true;
                     eprintln!("line {number}: {message}");
-                    Line { decision: "error", violations: None, error: Some(WireError { code: *code, message: message.clone() }) }
+                    Line {
+                        decision: "error",
+                        violations: None,
+                        error: Some(WireError {
+                            code: *code,
+                            message: message.clone(),
+                        }),
+                    }
                 }
             };
             serde_json::to_writer(&mut out, &line)?;
@@ -152,7 +176,8 @@ impl Args {
         ledger: &mut SpendLedger,
         issued_at: Timestamp,
     ) -> Result<Decision, LineError> {
-        let value: Value = serde_json::from_slice(raw).map_err(|e| (-32700, format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(raw).map_err(|e| (-32700, format!("not JSON: {e}")))?;
         let Value::Object(mut obj) = value else {
             return Err((-32600, "a line must be a JSON object".into()));
         };
@@ -160,16 +185,18 @@ impl Args {
             Some(Value::Object(request)) => {
                 let at = match obj.remove("at") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => {
-                        Some(s.parse::<Timestamp>().map_err(|e| (-32600, format!("`at` is not RFC 3339: {e}")))?)
-                    }
+                    Some(Value::String(s)) => Some(
+                        s.parse::<Timestamp>()
+                            .map_err(|e| (-32600, format!("`at` is not RFC 3339: {e}")))?,
+                    ),
                     Some(_) => return Err((-32600, "`at` must be an RFC 3339 string".into())),
                 };
                 let ip = match obj.remove("ip") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => {
-                        Some(s.parse::<IpAddr>().map_err(|_| (-32600, format!("`ip` {s:?} is not an IP address")))?)
-                    }
+                    Some(Value::String(s)) => Some(
+                        s.parse::<IpAddr>()
+                            .map_err(|_| (-32600, format!("`ip` {s:?} is not an IP address")))?,
+                    ),
                     Some(_) => return Err((-32600, "`ip` must be a string".into())),
                 };
                 if let Some(k) = obj.keys().next() {
@@ -196,7 +223,11 @@ impl Args {
             Request::TypedData(d) => d.chain_id,
             _ => None,
         };
-        let chain_id = self.chain.or(own_chain).or(policy.chains.first().copied()).unwrap_or(1);
+        let chain_id = self
+            .chain
+            .or(own_chain)
+            .or(policy.chains.first().copied())
+            .unwrap_or(1);
         let ctx = Context {
             wallet: self.wallet,
             chain_id,

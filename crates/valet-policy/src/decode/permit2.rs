@@ -32,6 +32,23 @@ const INVALIDATE_NONCES: [u8; 4] = [0x65, 0xd9, 0x72, 0x3c];
 /// `invalidateUnorderedNonces(uint256,uint256)`
 const INVALIDATE_UNORDERED_NONCES: [u8; 4] = [0x3f, 0xf9, 0xdc, 0xb1];
 
+/// Every selector this module decodes (for the fuzz test).
+#[cfg(test)]
+pub(crate) const SELECTORS: &[[u8; 4]] = &[
+    APPROVE,
+    PERMIT_SINGLE,
+    PERMIT_BATCH,
+    TRANSFER_FROM,
+    TRANSFER_FROM_BATCH,
+    PERMIT_TRANSFER_FROM,
+    PERMIT_BATCH_TRANSFER_FROM,
+    PERMIT_WITNESS_TRANSFER_FROM,
+    PERMIT_BATCH_WITNESS_TRANSFER_FROM,
+    LOCKDOWN,
+    INVALIDATE_NONCES,
+    INVALIDATE_UNORDERED_NONCES,
+];
+
 /// The largest `uint160`: Permit2's "unlimited" allowance.
 pub(crate) const UINT160_MAX: U256 = U256::from_limbs([u64::MAX, u64::MAX, u32::MAX as u64, 0]);
 
@@ -349,10 +366,22 @@ mod tests {
     fn selectors_match_their_signatures() {
         for (sel, sig) in [
             (super::APPROVE, "approve(address,address,uint160,uint48)"),
-            (super::PERMIT_SINGLE, "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)"),
-            (super::PERMIT_BATCH, "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)"),
-            (super::TRANSFER_FROM, "transferFrom(address,address,uint160,address)"),
-            (super::TRANSFER_FROM_BATCH, "transferFrom((address,address,uint160,address)[])"),
+            (
+                super::PERMIT_SINGLE,
+                "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)",
+            ),
+            (
+                super::PERMIT_BATCH,
+                "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)",
+            ),
+            (
+                super::TRANSFER_FROM,
+                "transferFrom(address,address,uint160,address)",
+            ),
+            (
+                super::TRANSFER_FROM_BATCH,
+                "transferFrom((address,address,uint160,address)[])",
+            ),
             (
                 super::PERMIT_TRANSFER_FROM,
                 "permitTransferFrom(((address,uint256),uint256,uint256),(address,uint256),address,bytes)",
@@ -370,8 +399,14 @@ mod tests {
                 "permitWitnessTransferFrom(((address,uint256)[],uint256,uint256),(address,uint256)[],address,bytes32,string,bytes)",
             ),
             (super::LOCKDOWN, "lockdown((address,address)[])"),
-            (super::INVALIDATE_NONCES, "invalidateNonces(address,address,uint48)"),
-            (super::INVALIDATE_UNORDERED_NONCES, "invalidateUnorderedNonces(uint256,uint256)"),
+            (
+                super::INVALIDATE_NONCES,
+                "invalidateNonces(address,address,uint48)",
+            ),
+            (
+                super::INVALIDATE_UNORDERED_NONCES,
+                "invalidateUnorderedNonces(uint256,uint256)",
+            ),
         ] {
             assert_eq!(sel, keccak256(sig)[..4], "{sig}");
         }
@@ -380,16 +415,46 @@ mod tests {
 
     #[test]
     fn approve() {
-        let op = Permit2Op::Approve { token: USDC, spender: UNIVERSAL_ROUTER, amount: U256::MAX };
-        check(P2_APPROVE_MAX, op, vec![fx(tok(USDC), U256::MAX, EffectKind::Approval, UNIVERSAL_ROUTER)]);
-        let op = Permit2Op::Approve { token: USDC, spender: UNIVERSAL_ROUTER, amount: U256::ZERO };
+        let op = Permit2Op::Approve {
+            token: USDC,
+            spender: UNIVERSAL_ROUTER,
+            amount: U256::MAX,
+        };
+        check(
+            P2_APPROVE_MAX,
+            op,
+            vec![fx(
+                tok(USDC),
+                U256::MAX,
+                EffectKind::Approval,
+                UNIVERSAL_ROUTER,
+            )],
+        );
+        let op = Permit2Op::Approve {
+            token: USDC,
+            spender: UNIVERSAL_ROUTER,
+            amount: U256::ZERO,
+        };
         check(P2_APPROVE_ZERO, op, vec![]);
     }
 
     #[test]
     fn permit_single_and_batch() {
-        let op = Permit2Op::Permit { owner: WALLET, spender: UNIVERSAL_ROUTER, grants: vec![(USDC, u(1_000_000))] };
-        check(P2_PERMIT_SINGLE, op, vec![fx(tok(USDC), u(1_000_000), EffectKind::Permit, UNIVERSAL_ROUTER)]);
+        let op = Permit2Op::Permit {
+            owner: WALLET,
+            spender: UNIVERSAL_ROUTER,
+            grants: vec![(USDC, u(1_000_000))],
+        };
+        check(
+            P2_PERMIT_SINGLE,
+            op,
+            vec![fx(
+                tok(USDC),
+                u(1_000_000),
+                EffectKind::Permit,
+                UNIVERSAL_ROUTER,
+            )],
+        );
         let op = Permit2Op::Permit {
             owner: WALLET,
             spender: UNIVERSAL_ROUTER,
@@ -400,38 +465,72 @@ mod tests {
             fx(tok(DAI), u(5), EffectKind::Permit, UNIVERSAL_ROUTER),
         ];
         check(P2_PERMIT_BATCH, op, effects);
-        let op = Permit2Op::Permit { owner: BOB, spender: UNIVERSAL_ROUTER, grants: vec![(USDC, u(1_000_000))] };
+        let op = Permit2Op::Permit {
+            owner: BOB,
+            spender: UNIVERSAL_ROUTER,
+            grants: vec![(USDC, u(1_000_000))],
+        };
         check(P2_PERMIT_SINGLE_OTHER, op, vec![]);
     }
 
     #[test]
     fn allowance_transfers() {
-        let op = Permit2Op::TransferFrom { transfers: vec![(WALLET, ALICE, u(900), USDC)] };
-        check(P2_TRANSFER_FROM, op, vec![fx(tok(USDC), u(900), EffectKind::Transfer, ALICE)]);
-        let op = Permit2Op::TransferFrom { transfers: vec![(WALLET, ALICE, u(900), USDC), (BOB, ALICE, u(800), DAI)] };
-        check(P2_TRANSFER_FROM_BATCH, op, vec![fx(tok(USDC), u(900), EffectKind::Transfer, ALICE)]);
+        let op = Permit2Op::TransferFrom {
+            transfers: vec![(WALLET, ALICE, u(900), USDC)],
+        };
+        check(
+            P2_TRANSFER_FROM,
+            op,
+            vec![fx(tok(USDC), u(900), EffectKind::Transfer, ALICE)],
+        );
+        let op = Permit2Op::TransferFrom {
+            transfers: vec![(WALLET, ALICE, u(900), USDC), (BOB, ALICE, u(800), DAI)],
+        };
+        check(
+            P2_TRANSFER_FROM_BATCH,
+            op,
+            vec![fx(tok(USDC), u(900), EffectKind::Transfer, ALICE)],
+        );
     }
 
     #[test]
     fn signature_transfers() {
-        let op = Permit2Op::PermitTransferFrom { owner: WALLET, transfers: vec![(USDC, ALICE, u(600))] };
+        let op = Permit2Op::PermitTransferFrom {
+            owner: WALLET,
+            transfers: vec![(USDC, ALICE, u(600))],
+        };
         let effects = vec![fx(tok(USDC), u(600), EffectKind::Transfer, ALICE)];
         check(P2_PERMIT_TRANSFER_FROM, op.clone(), effects.clone());
         check(P2_PERMIT_WITNESS_TRANSFER_FROM, op, effects);
-        let op = Permit2Op::PermitTransferFrom { owner: WALLET, transfers: vec![(USDC, ALICE, u(600)), (DAI, BOB, u(2000))] };
-        let effects =
-            vec![fx(tok(USDC), u(600), EffectKind::Transfer, ALICE), fx(tok(DAI), u(2000), EffectKind::Transfer, BOB)];
+        let op = Permit2Op::PermitTransferFrom {
+            owner: WALLET,
+            transfers: vec![(USDC, ALICE, u(600)), (DAI, BOB, u(2000))],
+        };
+        let effects = vec![
+            fx(tok(USDC), u(600), EffectKind::Transfer, ALICE),
+            fx(tok(DAI), u(2000), EffectKind::Transfer, BOB),
+        ];
         check(P2_PERMIT_BATCH_TRANSFER_FROM, op, effects);
         // Someone else's tokens: no effect on the wallet.
-        let op = Permit2Op::PermitTransferFrom { owner: BOB, transfers: vec![(USDC, ALICE, u(600)), (DAI, BOB, u(2000))] };
+        let op = Permit2Op::PermitTransferFrom {
+            owner: BOB,
+            transfers: vec![(USDC, ALICE, u(600)), (DAI, BOB, u(2000))],
+        };
         check(P2_PERMIT_BATCH_WITNESS_TRANSFER_FROM, op, vec![]);
         let call = single(PERMIT2, P2_PERMIT_BATCH_TRANSFER_FROM_MISMATCH);
-        assert_eq!(call.kind, CallKind::Undecodable("malformed Permit2 permitTransferFrom batch"));
+        assert_eq!(
+            call.kind,
+            CallKind::Undecodable("malformed Permit2 permitTransferFrom batch")
+        );
     }
 
     #[test]
     fn revocations() {
-        for hex in [P2_LOCKDOWN, P2_INVALIDATE_NONCES, P2_INVALIDATE_UNORDERED_NONCES] {
+        for hex in [
+            P2_LOCKDOWN,
+            P2_INVALIDATE_NONCES,
+            P2_INVALIDATE_UNORDERED_NONCES,
+        ] {
             check(hex, Permit2Op::Revoke, vec![]);
         }
     }
@@ -441,7 +540,27 @@ mod tests {
         // The amount word of approve(token, spender, amount, expiration) above 2^160 - 1.
         let mut data = bytes(P2_APPROVE_MAX).to_vec();
         data[4 + 2 * 32 + 11] = 1;
-        let action = super::super::decode_transaction(WALLET, Some(PERMIT2), U256::ZERO, &data.into());
-        assert_eq!(action.calls[0].kind, CallKind::Undecodable("malformed Permit2 approve"));
+        let action =
+            super::super::decode_transaction(WALLET, Some(PERMIT2), U256::ZERO, &data.into());
+        assert_eq!(
+            action.calls[0].kind,
+            CallKind::Undecodable("malformed Permit2 approve")
+        );
+    }
+
+    #[test]
+    fn mutated_calldata_never_panics() {
+        fuzz_mutations(
+            PERMIT2,
+            &[
+                P2_PERMIT_BATCH,
+                P2_TRANSFER_FROM_BATCH,
+                P2_PERMIT_BATCH_TRANSFER_FROM,
+                P2_PERMIT_BATCH_WITNESS_TRANSFER_FROM,
+                P2_PERMIT_WITNESS_TRANSFER_FROM,
+                P2_LOCKDOWN,
+            ],
+            1500,
+        );
     }
 }

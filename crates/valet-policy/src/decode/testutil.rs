@@ -30,20 +30,25 @@ pub(crate) fn bytes(hex: &str) -> Bytes {
 }
 
 /// Decodes `hex` sent by [`WALLET`] to `to` with no value.
-pub(crate) fn decode(to: Address, hex: &str) -> Action {
+pub(crate) fn decode_at(to: Address, hex: &str) -> Action {
     decode_transaction(WALLET, Some(to), U256::ZERO, &bytes(hex))
 }
 
 /// Decodes `hex` sent to `to` and returns the single call it makes.
 pub(crate) fn single(to: Address, hex: &str) -> Call {
-    let mut action = decode(to, hex);
+    let mut action = decode_at(to, hex);
     assert_eq!(action.calls.len(), 1, "{action:#?}");
     action.calls.remove(0)
 }
 
 /// An effect.
 pub(crate) fn fx(asset: Asset, amount: U256, kind: EffectKind, counterparty: Address) -> Effect {
-    Effect { asset, amount, kind, counterparty }
+    Effect {
+        asset,
+        amount,
+        kind,
+        counterparty,
+    }
 }
 
 /// A token asset.
@@ -59,4 +64,72 @@ pub(crate) fn u(n: u64) -> U256 {
 /// The kinds of every call, in order.
 pub(crate) fn kinds(action: &Action) -> Vec<CallKind> {
     action.calls.iter().map(|c| c.kind.clone()).collect()
+}
+
+/// A tiny xorshift64* generator: deterministic, no dependency.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    /// The next pseudo-random number.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (> 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What every decoded action must satisfy, whatever the input.
+pub(crate) fn check_invariants(action: &Action) {
+    use super::{MAX_BATCH_DEPTH, MAX_CALLS};
+    assert!(!action.calls.is_empty() && action.calls.len() <= MAX_CALLS + 1);
+    for (k, call) in action.calls.iter().enumerate() {
+        assert!(call.depth <= MAX_BATCH_DEPTH + 1);
+        assert!(call.parent.is_none_or(|p| p < k));
+        if matches!(call.kind, CallKind::Undecodable(_)) {
+            assert!(call.effects.iter().all(|e| e.asset == Asset::Native));
+        }
+    }
+}
+
+/// Decodes `rounds` random mutations of each seed calldata (bytes overwritten, words set to
+/// small values that look like offsets and lengths, truncations) and checks the invariants:
+/// valid structures with wrong values reach deeper into the decoders than random bytes do.
+pub(crate) fn fuzz_mutations(to: Address, seeds: &[&str], rounds: usize) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for seed in seeds {
+        let seed = bytes(seed);
+        for _ in 0..rounds {
+            let mut data = seed.to_vec();
+            for _ in 0..=rng.below(3) {
+                let len = data.len() as u64;
+                match rng.below(4) {
+                    0 if len > 0 => {
+                        let at = rng.below(len) as usize;
+                        data[at] = rng.next() as u8;
+                    }
+                    1 if len > 36 => {
+                        let word = 4 + 32 * rng.below((len - 4) / 32) as usize;
+                        let small = U256::from(rng.below(len + 64)).to_be_bytes::<32>();
+                        if let Some(w) = data.get_mut(word..word + 32) {
+                            w.copy_from_slice(&small);
+                        }
+                    }
+                    2 if len > 4 => data.truncate(4 + rng.below(len - 4) as usize),
+                    _ => data.extend((rng.next() as u32).to_be_bytes()),
+                }
+            }
+            check_invariants(&decode_transaction(
+                WALLET,
+                Some(to),
+                U256::ZERO,
+                &data.into(),
+            ));
+        }
+    }
 }

@@ -36,6 +36,25 @@ const DEPOSIT: [u8; 4] = [0xd0, 0xe3, 0x0d, 0xb0];
 /// `withdraw(uint256)` (WETH)
 const WITHDRAW: [u8; 4] = [0x2e, 0x1a, 0x7d, 0x4d];
 
+/// Every selector this module decodes (for the fuzz test).
+#[cfg(test)]
+pub(crate) const SELECTORS: &[[u8; 4]] = &[
+    TRANSFER,
+    TRANSFER_FROM,
+    APPROVE,
+    INCREASE_ALLOWANCE,
+    DECREASE_ALLOWANCE,
+    PERMIT,
+    DAI_PERMIT,
+    SAFE_TRANSFER_FROM,
+    SAFE_TRANSFER_FROM_DATA,
+    SAFE_TRANSFER_FROM_1155,
+    SAFE_BATCH_TRANSFER_FROM,
+    SET_APPROVAL_FOR_ALL,
+    DEPOSIT,
+    WITHDRAW,
+];
+
 /// Decodes a token call, or `None` when the selector is not a token function.
 pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
     let token = Asset::Token(ctx.to);
@@ -255,7 +274,8 @@ mod tests {
     const DEPOSIT: &str = "0xd0e30db0";
 
     // cast calldata 'withdraw(uint256)' 1000000000000000000
-    const WITHDRAW: &str = "0x2e1a7d4d0000000000000000000000000000000000000000000000000de0b6b3a7640000";
+    const WITHDRAW: &str =
+        "0x2e1a7d4d0000000000000000000000000000000000000000000000000de0b6b3a7640000";
 
     /// Checks a call's kind and effects.
     fn check(hex: &str, op: TokenOp, effects: Vec<Effect>) {
@@ -268,17 +288,47 @@ mod tests {
     fn selectors_match_their_signatures() {
         for (sel, sig) in [
             (super::TRANSFER, "transfer(address,uint256)"),
-            (super::TRANSFER_FROM, "transferFrom(address,address,uint256)"),
+            (
+                super::TRANSFER_FROM,
+                "transferFrom(address,address,uint256)",
+            ),
             (super::APPROVE, "approve(address,uint256)"),
-            (super::INCREASE_ALLOWANCE, "increaseAllowance(address,uint256)"),
-            (super::DECREASE_ALLOWANCE, "decreaseAllowance(address,uint256)"),
-            (super::PERMIT, "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)"),
-            (super::DAI_PERMIT, "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)"),
-            (super::SAFE_TRANSFER_FROM, "safeTransferFrom(address,address,uint256)"),
-            (super::SAFE_TRANSFER_FROM_DATA, "safeTransferFrom(address,address,uint256,bytes)"),
-            (super::SAFE_TRANSFER_FROM_1155, "safeTransferFrom(address,address,uint256,uint256,bytes)"),
-            (super::SAFE_BATCH_TRANSFER_FROM, "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)"),
-            (super::SET_APPROVAL_FOR_ALL, "setApprovalForAll(address,bool)"),
+            (
+                super::INCREASE_ALLOWANCE,
+                "increaseAllowance(address,uint256)",
+            ),
+            (
+                super::DECREASE_ALLOWANCE,
+                "decreaseAllowance(address,uint256)",
+            ),
+            (
+                super::PERMIT,
+                "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+            ),
+            (
+                super::DAI_PERMIT,
+                "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)",
+            ),
+            (
+                super::SAFE_TRANSFER_FROM,
+                "safeTransferFrom(address,address,uint256)",
+            ),
+            (
+                super::SAFE_TRANSFER_FROM_DATA,
+                "safeTransferFrom(address,address,uint256,bytes)",
+            ),
+            (
+                super::SAFE_TRANSFER_FROM_1155,
+                "safeTransferFrom(address,address,uint256,uint256,bytes)",
+            ),
+            (
+                super::SAFE_BATCH_TRANSFER_FROM,
+                "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)",
+            ),
+            (
+                super::SET_APPROVAL_FOR_ALL,
+                "setApprovalForAll(address,bool)",
+            ),
             (super::DEPOSIT, "deposit()"),
             (super::WITHDRAW, "withdraw(uint256)"),
         ] {
@@ -288,56 +338,160 @@ mod tests {
 
     #[test]
     fn erc20_transfer() {
-        let op = TokenOp::Transfer { to: ALICE, amount: u(123) };
-        check(super::super::testutil::TRANSFER, op, vec![fx(tok(USDC), u(123), EffectKind::Transfer, ALICE)]);
+        let op = TokenOp::Transfer {
+            to: ALICE,
+            amount: u(123),
+        };
+        check(
+            super::super::testutil::TRANSFER,
+            op,
+            vec![fx(tok(USDC), u(123), EffectKind::Transfer, ALICE)],
+        );
     }
 
     #[test]
     fn transfer_from_counts_only_the_wallets_tokens() {
-        let op = TokenOp::TransferFrom { from: WALLET, to: ALICE, amount: u(500) };
-        check(TRANSFER_FROM_WALLET, op, vec![fx(tok(USDC), u(500), EffectKind::Transfer, ALICE)]);
-        let op = TokenOp::TransferFrom { from: BOB, to: ALICE, amount: u(500) };
+        let op = TokenOp::TransferFrom {
+            from: WALLET,
+            to: ALICE,
+            amount: u(500),
+        };
+        check(
+            TRANSFER_FROM_WALLET,
+            op,
+            vec![fx(tok(USDC), u(500), EffectKind::Transfer, ALICE)],
+        );
+        let op = TokenOp::TransferFrom {
+            from: BOB,
+            to: ALICE,
+            amount: u(500),
+        };
         check(TRANSFER_FROM_OTHER, op, vec![]);
     }
 
     #[test]
     fn approvals() {
-        let op = TokenOp::Approve { spender: ALICE, amount: U256::MAX };
-        check(APPROVE_MAX, op, vec![fx(tok(USDC), U256::MAX, EffectKind::Approval, ALICE)]);
-        check(APPROVE_ZERO, TokenOp::Approve { spender: ALICE, amount: U256::ZERO }, vec![]);
-        let op = TokenOp::IncreaseAllowance { spender: ALICE, amount: u(77) };
-        check(INCREASE_ALLOWANCE, op, vec![fx(tok(USDC), u(77), EffectKind::Approval, ALICE)]);
-        check(DECREASE_ALLOWANCE, TokenOp::DecreaseAllowance { spender: ALICE, amount: u(77) }, vec![]);
+        let op = TokenOp::Approve {
+            spender: ALICE,
+            amount: U256::MAX,
+        };
+        check(
+            APPROVE_MAX,
+            op,
+            vec![fx(tok(USDC), U256::MAX, EffectKind::Approval, ALICE)],
+        );
+        check(
+            APPROVE_ZERO,
+            TokenOp::Approve {
+                spender: ALICE,
+                amount: U256::ZERO,
+            },
+            vec![],
+        );
+        let op = TokenOp::IncreaseAllowance {
+            spender: ALICE,
+            amount: u(77),
+        };
+        check(
+            INCREASE_ALLOWANCE,
+            op,
+            vec![fx(tok(USDC), u(77), EffectKind::Approval, ALICE)],
+        );
+        check(
+            DECREASE_ALLOWANCE,
+            TokenOp::DecreaseAllowance {
+                spender: ALICE,
+                amount: u(77),
+            },
+            vec![],
+        );
     }
 
     #[test]
     fn permits() {
-        let op = TokenOp::Permit { owner: WALLET, spender: ALICE, amount: u(1000) };
-        check(PERMIT_2612, op, vec![fx(tok(USDC), u(1000), EffectKind::Permit, ALICE)]);
-        check(PERMIT_2612_OTHER, TokenOp::Permit { owner: BOB, spender: ALICE, amount: u(1000) }, vec![]);
-        let op = TokenOp::Permit { owner: WALLET, spender: ALICE, amount: U256::MAX };
-        check(PERMIT_DAI, op, vec![fx(tok(USDC), U256::MAX, EffectKind::Permit, ALICE)]);
+        let op = TokenOp::Permit {
+            owner: WALLET,
+            spender: ALICE,
+            amount: u(1000),
+        };
+        check(
+            PERMIT_2612,
+            op,
+            vec![fx(tok(USDC), u(1000), EffectKind::Permit, ALICE)],
+        );
+        check(
+            PERMIT_2612_OTHER,
+            TokenOp::Permit {
+                owner: BOB,
+                spender: ALICE,
+                amount: u(1000),
+            },
+            vec![],
+        );
+        let op = TokenOp::Permit {
+            owner: WALLET,
+            spender: ALICE,
+            amount: U256::MAX,
+        };
+        check(
+            PERMIT_DAI,
+            op,
+            vec![fx(tok(USDC), U256::MAX, EffectKind::Permit, ALICE)],
+        );
     }
 
     #[test]
     fn erc721_safe_transfers() {
         for hex in [NFT_SAFE_TRANSFER, NFT_SAFE_TRANSFER_DATA] {
             let call = single(NFT, hex);
-            assert_eq!(call.kind, CallKind::Token(TokenOp::NftTransfer { from: WALLET, to: ALICE, id: u(42) }));
-            assert_eq!(call.effects, vec![fx(tok(NFT), u(1), EffectKind::Transfer, ALICE)]);
+            assert_eq!(
+                call.kind,
+                CallKind::Token(TokenOp::NftTransfer {
+                    from: WALLET,
+                    to: ALICE,
+                    id: u(42)
+                })
+            );
+            assert_eq!(
+                call.effects,
+                vec![fx(tok(NFT), u(1), EffectKind::Transfer, ALICE)]
+            );
         }
     }
 
     #[test]
     fn erc1155_transfers() {
         let one = single(NFT, ERC1155_TRANSFER);
-        assert_eq!(one.kind, CallKind::Token(TokenOp::MultiTokenTransfer { from: WALLET, to: ALICE, amount: u(25) }));
-        assert_eq!(one.effects, vec![fx(tok(NFT), u(25), EffectKind::Transfer, ALICE)]);
+        assert_eq!(
+            one.kind,
+            CallKind::Token(TokenOp::MultiTokenTransfer {
+                from: WALLET,
+                to: ALICE,
+                amount: u(25)
+            })
+        );
+        assert_eq!(
+            one.effects,
+            vec![fx(tok(NFT), u(25), EffectKind::Transfer, ALICE)]
+        );
         let batch = single(NFT, ERC1155_BATCH);
-        assert_eq!(batch.kind, CallKind::Token(TokenOp::MultiTokenTransfer { from: WALLET, to: ALICE, amount: u(60) }));
-        assert_eq!(batch.effects, vec![fx(tok(NFT), u(60), EffectKind::Transfer, ALICE)]);
+        assert_eq!(
+            batch.kind,
+            CallKind::Token(TokenOp::MultiTokenTransfer {
+                from: WALLET,
+                to: ALICE,
+                amount: u(60)
+            })
+        );
+        assert_eq!(
+            batch.effects,
+            vec![fx(tok(NFT), u(60), EffectKind::Transfer, ALICE)]
+        );
         let saturated = single(NFT, ERC1155_BATCH_SATURATING);
-        assert_eq!(saturated.effects, vec![fx(tok(NFT), U256::MAX, EffectKind::Transfer, ALICE)]);
+        assert_eq!(
+            saturated.effects,
+            vec![fx(tok(NFT), U256::MAX, EffectKind::Transfer, ALICE)]
+        );
         let mismatch = single(NFT, ERC1155_BATCH_MISMATCH);
         assert!(matches!(mismatch.kind, CallKind::Undecodable(_)));
         assert!(mismatch.effects.is_empty());
@@ -346,10 +500,25 @@ mod tests {
     #[test]
     fn operator_grants() {
         let call = single(NFT, SET_APPROVAL_FOR_ALL);
-        assert_eq!(call.kind, CallKind::Token(TokenOp::SetApprovalForAll { operator: ALICE, approved: true }));
-        assert_eq!(call.effects, vec![fx(tok(NFT), U256::MAX, EffectKind::OperatorGrant, ALICE)]);
+        assert_eq!(
+            call.kind,
+            CallKind::Token(TokenOp::SetApprovalForAll {
+                operator: ALICE,
+                approved: true
+            })
+        );
+        assert_eq!(
+            call.effects,
+            vec![fx(tok(NFT), U256::MAX, EffectKind::OperatorGrant, ALICE)]
+        );
         let call = single(NFT, REVOKE_APPROVAL_FOR_ALL);
-        assert_eq!(call.kind, CallKind::Token(TokenOp::SetApprovalForAll { operator: ALICE, approved: false }));
+        assert_eq!(
+            call.kind,
+            CallKind::Token(TokenOp::SetApprovalForAll {
+                operator: ALICE,
+                approved: false
+            })
+        );
         assert!(call.effects.is_empty());
     }
 
@@ -364,7 +533,10 @@ mod tests {
     fn truncated_arguments_are_undecodable() {
         let full = super::super::testutil::TRANSFER;
         let call = single(USDC, &full[..full.len() - 2]);
-        assert_eq!(call.kind, CallKind::Undecodable("malformed ERC-20 transfer"));
+        assert_eq!(
+            call.kind,
+            CallKind::Undecodable("malformed ERC-20 transfer")
+        );
         assert!(call.effects.is_empty());
     }
 
@@ -374,12 +546,24 @@ mod tests {
         let mut data = bytes(super::super::testutil::TRANSFER).to_vec();
         data[4] = 0x01;
         let action = decode_transaction(WALLET, Some(USDC), U256::ZERO, &data.into());
-        assert_eq!(action.calls[0].kind, CallKind::Undecodable("malformed ERC-20 transfer"));
+        assert_eq!(
+            action.calls[0].kind,
+            CallKind::Undecodable("malformed ERC-20 transfer")
+        );
         // So must a bool's.
         let mut data = bytes(SET_APPROVAL_FOR_ALL).to_vec();
         let last = data.len() - 1;
         data[last] = 2;
         let action = decode_transaction(WALLET, Some(NFT), U256::ZERO, &data.into());
         assert!(matches!(action.calls[0].kind, CallKind::Undecodable(_)));
+    }
+
+    #[test]
+    fn mutated_calldata_never_panics() {
+        fuzz_mutations(
+            NFT,
+            &[ERC1155_BATCH, NFT_SAFE_TRANSFER_DATA, PERMIT_DAI],
+            1500,
+        );
     }
 }

@@ -376,3 +376,379 @@ fn effects(
         _ => Ok(Vec::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+    use serde_json::json;
+
+    /// The EIP712Domain type with every field.
+    fn domain_type() -> Value {
+        json!([
+            {"name": "name", "type": "string"},
+            {"name": "version", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+            {"name": "verifyingContract", "type": "address"}
+        ])
+    }
+
+    /// An EIP-2612 permit of USDC by `owner` to ALICE.
+    fn eip2612(owner: Address) -> Value {
+        json!({
+            "types": {
+                "EIP712Domain": domain_type(),
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"}
+                ]
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "USD Coin", "version": "2", "chainId": 1, "verifyingContract": USDC.to_string()},
+            "message": {
+                "owner": owner.to_string(),
+                "spender": ALICE.to_string(),
+                "value": "1000000",
+                "nonce": 0,
+                "deadline": "0x6553f100"
+            }
+        })
+    }
+
+    #[test]
+    fn eip2612_permit() {
+        let summary = decode_typed_data(&eip2612(WALLET), WALLET).unwrap();
+        assert_eq!(
+            summary,
+            TypedDataSummary {
+                primary_type: "Permit".into(),
+                domain_name: Some("USD Coin".into()),
+                chain_id: Some(1),
+                verifying_contract: Some(USDC),
+                spender: Some(ALICE),
+                effects: vec![fx(tok(USDC), u(1_000_000), EffectKind::Permit, ALICE)],
+            }
+        );
+        // Someone else's permit grants nothing over the wallet.
+        assert!(
+            decode_typed_data(&eip2612(BOB), WALLET)
+                .unwrap()
+                .effects
+                .is_empty()
+        );
+        // The same object as a JSON string (eth_signTypedData_v4 takes either).
+        let text = Value::String(eip2612(WALLET).to_string());
+        assert_eq!(
+            decode_typed_data(&text, WALLET).unwrap(),
+            decode_typed_data(&eip2612(WALLET), WALLET).unwrap()
+        );
+        // The token is the verifying contract: without it there is no telling what is granted.
+        let mut v = eip2612(WALLET);
+        v["domain"]
+            .as_object_mut()
+            .unwrap()
+            .remove("verifyingContract");
+        assert_eq!(
+            decode_typed_data(&v, WALLET).unwrap_err(),
+            "typed data: a `Permit` needs `domain.verifyingContract`"
+        );
+        let mut v = eip2612(WALLET);
+        v["message"]["value"] = json!("-5");
+        assert_eq!(
+            decode_typed_data(&v, WALLET).unwrap_err(),
+            "typed data: `message.value` must be an unsigned integer"
+        );
+    }
+
+    #[test]
+    fn dai_permit_allowed_is_unlimited() {
+        let v = json!({
+            "types": {
+                "EIP712Domain": domain_type(),
+                "Permit": [
+                    {"name": "holder", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "expiry", "type": "uint256"},
+                    {"name": "allowed", "type": "bool"}
+                ]
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "Dai Stablecoin", "version": "1", "chainId": "1", "verifyingContract": DAI.to_string()},
+            "message": {"holder": WALLET.to_string(), "spender": ALICE.to_string(), "nonce": 3, "expiry": 0, "allowed": true}
+        });
+        let summary = decode_typed_data(&v, WALLET).unwrap();
+        assert_eq!(
+            summary.effects,
+            vec![fx(tok(DAI), U256::MAX, EffectKind::Permit, ALICE)]
+        );
+    }
+
+    #[test]
+    fn permit2_permit_single() {
+        let v = json!({
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"}
+                ],
+                "PermitSingle": [
+                    {"name": "details", "type": "PermitDetails"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "sigDeadline", "type": "uint256"}
+                ],
+                "PermitDetails": [
+                    {"name": "token", "type": "address"},
+                    {"name": "amount", "type": "uint160"},
+                    {"name": "expiration", "type": "uint48"},
+                    {"name": "nonce", "type": "uint48"}
+                ]
+            },
+            "primaryType": "PermitSingle",
+            "domain": {"name": "Permit2", "chainId": "0x1", "verifyingContract": PERMIT2.to_string()},
+            "message": {
+                "details": {
+                    "token": USDC.to_string(),
+                    "amount": "1461501637330902918203684832716283019655932542975",
+                    "expiration": "1700000000",
+                    "nonce": "0"
+                },
+                "spender": UNIVERSAL_ROUTER.to_string(),
+                "sigDeadline": "1700000000"
+            }
+        });
+        let summary = decode_typed_data(&v, WALLET).unwrap();
+        assert_eq!(summary.domain_name.as_deref(), Some("Permit2"));
+        assert_eq!(summary.chain_id, Some(1));
+        assert_eq!(summary.verifying_contract, Some(PERMIT2));
+        assert_eq!(summary.spender, Some(UNIVERSAL_ROUTER));
+        // uint160 max is Permit2's unlimited.
+        assert_eq!(
+            summary.effects,
+            vec![fx(
+                tok(USDC),
+                U256::MAX,
+                EffectKind::Permit,
+                UNIVERSAL_ROUTER
+            )]
+        );
+    }
+
+    #[test]
+    fn permit2_batch_witness_transfer() {
+        let v = json!({
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"}
+                ],
+                "PermitBatchWitnessTransferFrom": [
+                    {"name": "permitted", "type": "TokenPermissions[]"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                    {"name": "witness", "type": "Order"}
+                ],
+                "TokenPermissions": [
+                    {"name": "token", "type": "address"},
+                    {"name": "amount", "type": "uint256"}
+                ],
+                "Order": [
+                    {"name": "recipient", "type": "address"},
+                    {"name": "minOut", "type": "uint256"}
+                ]
+            },
+            "primaryType": "PermitBatchWitnessTransferFrom",
+            "domain": {"name": "Permit2", "chainId": 8453, "verifyingContract": PERMIT2.to_string()},
+            "message": {
+                "permitted": [
+                    {"token": USDC.to_string(), "amount": 1000},
+                    {"token": DAI.to_string(), "amount": "0x7d0"}
+                ],
+                "spender": ALICE.to_string(),
+                "nonce": "7",
+                "deadline": "1700000000",
+                "witness": {"recipient": WALLET.to_string(), "minOut": "1"}
+            }
+        });
+        let summary = decode_typed_data(&v, WALLET).unwrap();
+        assert_eq!(summary.chain_id, Some(8453));
+        assert_eq!(summary.spender, Some(ALICE));
+        assert_eq!(
+            summary.effects,
+            vec![
+                fx(tok(USDC), u(1000), EffectKind::Permit, ALICE),
+                fx(tok(DAI), u(2000), EffectKind::Permit, ALICE)
+            ]
+        );
+    }
+
+    #[test]
+    fn other_forms_have_no_effects() {
+        let v = json!({
+            "types": {
+                "EIP712Domain": [{"name": "name", "type": "string"}],
+                "Mail": [{"name": "to", "type": "address"}, {"name": "contents", "type": "string"}]
+            },
+            "primaryType": "Mail",
+            "domain": {"name": "Ether Mail"},
+            "message": {"to": ALICE.to_string(), "contents": "hi"}
+        });
+        let summary = decode_typed_data(&v, WALLET).unwrap();
+        assert_eq!(summary.primary_type, "Mail");
+        assert_eq!(
+            (
+                summary.chain_id,
+                summary.verifying_contract,
+                summary.spender
+            ),
+            (None, None, None)
+        );
+        assert!(summary.effects.is_empty());
+    }
+
+    /// Typed data whose primary type `Root` heads a chain of `n` struct types.
+    fn chain(n: usize) -> Value {
+        let mut types = Map::new();
+        let name = |i: usize| {
+            if i == 0 {
+                "Root".to_string()
+            } else {
+                format!("L{i:05}")
+            }
+        };
+        for i in 0..n {
+            let mut fields = vec![json!({"name": "x", "type": "uint256"})];
+            if i + 1 < n {
+                fields.push(json!({"name": "next", "type": format!("{}[]", name(i + 1))}));
+            }
+            types.insert(name(i), Value::Array(fields));
+        }
+        json!({"types": types, "primaryType": "Root", "domain": {}, "message": {}})
+    }
+
+    #[test]
+    fn struct_nesting_deeper_than_16_is_rejected() {
+        assert!(decode_typed_data(&chain(16), WALLET).is_ok());
+        // `Root` sorts after its chain, so the depth is found through a finished type's height.
+        let err = decode_typed_data(&chain(17), WALLET).unwrap_err();
+        assert!(
+            err.starts_with("typed data: struct types nest deeper than 16 levels"),
+            "{err}"
+        );
+        // Long chains are walked without recursion.
+        assert!(decode_typed_data(&chain(20_000), WALLET).is_err());
+    }
+
+    #[test]
+    fn cyclic_types_are_rejected() {
+        let v = json!({
+            "types": {
+                "A": [{"name": "b", "type": "B"}],
+                "B": [{"name": "a", "type": "A[2]"}]
+            },
+            "primaryType": "A",
+            "domain": {},
+            "message": {}
+        });
+        assert!(
+            decode_typed_data(&v, WALLET)
+                .unwrap_err()
+                .contains("(a cycle)")
+        );
+        let v = json!({"types": {"A": [{"name": "a", "type": "A"}]}, "primaryType": "A", "domain": {}, "message": {}});
+        assert_eq!(
+            decode_typed_data(&v, WALLET).unwrap_err(),
+            "typed data: type `A` refers to itself (a cycle)"
+        );
+    }
+
+    #[test]
+    fn malformed_structures_are_rejected() {
+        let base = || eip2612(WALLET);
+        type Edit = fn(&mut Value);
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                |v| v["types"] = json!([]),
+                "typed data: `types` must be an object",
+            ),
+            (
+                |v| v["primaryType"] = json!(1),
+                "typed data: `primaryType` must be a string",
+            ),
+            (
+                |v| v["primaryType"] = json!("Nope"),
+                "typed data: primary type `Nope` is not defined in `types`",
+            ),
+            (
+                |v| v["domain"] = json!("x"),
+                "typed data: `domain` must be an object",
+            ),
+            (
+                |v| v["message"] = json!(null),
+                "typed data: `message` must be an object",
+            ),
+            (
+                |v| v["types"]["Permit"][0]["type"] = json!("Owner"),
+                "typed data: field `Permit.owner` refers to undefined type `Owner`",
+            ),
+            (
+                |v| v["types"]["Permit"][0]["type"] = json!("address[x]"),
+                "typed data: field `Permit.owner` has a malformed type `address[x]`",
+            ),
+            (
+                |v| v["types"]["Permit"][0] = json!({"name": "owner"}),
+                "typed data: every field of type `Permit` must be {\"name\", \"type\"} strings",
+            ),
+            (
+                |v| v["domain"]["chainId"] = json!("0x10000000000000000"),
+                "typed data: `domain.chainId` is too large",
+            ),
+            (
+                |v| v["domain"]["chainId"] = json!(1.5),
+                "typed data: `domain.chainId` must be an unsigned integer",
+            ),
+            (
+                |v| v["message"]["spender"] = json!("0x1234"),
+                "typed data: `message.spender` must be an address",
+            ),
+        ];
+        for (edit, want) in cases {
+            let mut v = base();
+            edit(&mut v);
+            assert_eq!(decode_typed_data(&v, WALLET).unwrap_err(), want);
+        }
+        assert!(
+            decode_typed_data(&Value::String("{".into()), WALLET)
+                .unwrap_err()
+                .starts_with("typed data: not valid JSON")
+        );
+        assert_eq!(
+            decode_typed_data(&json!([]), WALLET).unwrap_err(),
+            "typed data: must be a JSON object"
+        );
+    }
+
+    #[test]
+    fn type_names() {
+        assert_eq!(base_type("Person[2][]"), Some("Person"));
+        assert_eq!(base_type("uint256"), Some("uint256"));
+        assert_eq!(base_type("a[1]b"), None);
+        assert_eq!(base_type("[]"), None);
+        for t in [
+            "address", "bool", "string", "bytes", "bytes1", "bytes32", "uint8", "uint256", "int128",
+        ] {
+            assert!(is_atomic(t), "{t}");
+        }
+        for t in [
+            "bytes0", "bytes33", "uint7", "uint264", "uint08", "int", "Address",
+        ] {
+            assert!(!is_atomic(t), "{t}");
+        }
+    }
+}
