@@ -279,6 +279,7 @@ impl Evaluator<'_> {
         // covered[i]: an explicit allow rule permits call i or a batch containing it.
         let mut covered = Vec::with_capacity(action.calls.len());
         for call in &action.calls {
+            let before = self.violations.len();
             for rule in &self.policy.deny {
                 if let Some(why) = self.rule_matches(rule, call) {
                     self.deny(
@@ -289,6 +290,9 @@ impl Evaluator<'_> {
             }
             if let CallKind::Undecodable(why) = call.kind {
                 self.deny(Code::Undecodable, format!("{}: {why}", describe(call)));
+            }
+            // A denied or undecodable call is refused already: no permission can help it.
+            if self.violations.len() > before {
                 covered.push(false);
                 continue;
             }
@@ -303,7 +307,16 @@ impl Evaluator<'_> {
                         explicit = true;
                         break;
                     }
-                    Some(Verdict::Refuse(code, why)) => refusal = refusal.or(Some((code, why))),
+                    // The most specific refusal wins: a failed argument condition over a
+                    // rule that names other functions of the same target.
+                    Some(Verdict::Refuse(code, why)) => {
+                        if refusal
+                            .as_ref()
+                            .is_none_or(|(c, _)| *c == Code::FunctionNotAllowed)
+                        {
+                            refusal = Some((code, why));
+                        }
+                    }
                     None => {}
                 }
             }
