@@ -481,12 +481,16 @@ impl Evaluator<'_> {
     /// The swap-only profile (SPEC section 3).
     fn swap_only(&self, call: &Call, to: Address) -> Verdict {
         let router = self.is_router(to);
-        let what = describe(call);
+        // Messages are built only on refusal: formatting an address hashes it (EIP-55).
+        let what = || describe(call);
         let refuse = |code, why: String| Verdict::Refuse(code, format!("swap-only: {why}"));
         let no_value = |v: Verdict| match v {
             Verdict::Permit if !call.value.is_zero() => refuse(
                 Code::ArgumentNotAllowed,
-                format!("{what} carries native value; value may only be a swap input"),
+                format!(
+                    "{} carries native value; value may only be a swap input",
+                    what()
+                ),
             ),
             v => v,
         };
@@ -546,7 +550,7 @@ impl Evaluator<'_> {
                     } else {
                         refuse(
                             Code::ArgumentNotAllowed,
-                            format!("{what} approves {spender}, not a trusted router"),
+                            format!("{} approves {spender}, not a trusted router", what()),
                         )
                     }
                 }
@@ -572,12 +576,12 @@ impl Evaluator<'_> {
                 | TokenOp::NftTransfer { .. }
                 | TokenOp::MultiTokenTransfer { .. } => refuse(
                     Code::FunctionNotAllowed,
-                    format!("token transfers are not allowed ({what})"),
+                    format!("token transfers are not allowed ({})", what()),
                 ),
             }),
             CallKind::Plain | CallKind::Unknown if router => refuse(
                 Code::FunctionNotAllowed,
-                format!("{what} is not a swap function"),
+                format!("{} is not a swap function", what()),
             ),
             CallKind::Plain => refuse(
                 Code::TargetNotAllowed,
@@ -585,7 +589,7 @@ impl Evaluator<'_> {
             ),
             _ => refuse(
                 Code::TargetNotAllowed,
-                format!("{to} is not a trusted router ({what})"),
+                format!("{to} is not a trusted router ({})", what()),
             ),
         }
     }
