@@ -276,7 +276,7 @@ impl Evaluator<'_> {
 
     /// Permission of every call: deny rules first, then the profile or an allow rule.
     fn calls(&mut self, action: &Action) {
-        // covered[i]: an explicit allow rule permits call i or a batch containing it.
+        // covered[i]: an allow rule permits call i, or a batch whose permission extends to it.
         let mut covered = Vec::with_capacity(action.calls.len());
         for call in &action.calls {
             let before = self.violations.len();
@@ -296,9 +296,13 @@ impl Evaluator<'_> {
                 covered.push(false);
                 continue;
             }
-            let inherited = call
-                .parent
-                .is_some_and(|p| covered.get(p).copied().unwrap_or(false));
+            let inherited = call.parent.is_some_and(|p| {
+                covered.get(p).copied().unwrap_or(false)
+                    && action
+                        .calls
+                        .get(p)
+                        .is_some_and(|batch| self.inherits(batch, call))
+            });
             let mut refusal = None;
             let mut explicit = false;
             for rule in &self.policy.allow {
@@ -447,6 +451,16 @@ impl Evaluator<'_> {
     fn is_transparent(&self, call: &Call) -> bool {
         call.to
             .is_some_and(|to| to == MULTICALL3 || to == self.ctx.wallet || self.is_router(to))
+    }
+
+    /// Whether an allow rule for `batch` also permits `call` inside it. A forwarding batch
+    /// (Multicall3, ERC-7821 on the wallet, a router's `multicall`) makes real calls that each
+    /// need their own permission, or a rule allowing `multicall` would waive the conditions on
+    /// the swaps inside it. Universal Router commands (no calldata, same target) are arguments
+    /// of the `execute` that was allowed. Inside a batch-shaped call to any other contract,
+    /// the decoded calls are only Valet's guess at what it does, covered by its permission.
+    fn inherits(&self, batch: &Call, call: &Call) -> bool {
+        !self.is_transparent(batch) || (call.data.is_empty() && call.to == batch.to)
     }
 
     fn address_is(&self, a: Address, r: AddressRef) -> bool {

@@ -496,12 +496,12 @@ impl Checker<'_> {
     ) -> Res<RuleFunction> {
         let text = f.get_ref().trim();
         let bad = |why: String| self.err(f.span(), format!("{key}.functions: `{text}`: {why}"));
-        let parsed =
-            Function::parse(text).map_err(|e| bad(format!("not a function signature ({e})")))?;
+        let parsed = Function::parse(text)
+            .map_err(|e| bad(format!("not a function signature ({})", last_line(&e))))?;
         let mut offset = 0usize;
         let mut params = Vec::with_capacity(parsed.inputs.len());
         for p in &parsed.inputs {
-            let ty = DynSolType::parse(&p.selector_type()).map_err(|e| bad(e.to_string()))?;
+            let ty = DynSolType::parse(&p.selector_type()).map_err(|e| bad(last_line(&e)))?;
             params.push((p.name.clone(), ty.clone(), offset));
             offset = offset.saturating_add(head_size(&ty));
         }
@@ -661,6 +661,17 @@ impl Checker<'_> {
     }
 }
 
+/// The last non-empty line of a parser error (the others repeat the input and a caret).
+fn last_line(e: &dyn std::fmt::Display) -> String {
+    let e = e.to_string();
+    e.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 fn uint_bound(op: Comparison, bound: U256, bits: u16) -> Result<Condition, String> {
     if bits < 256 && bound >> usize::from(bits) != U256::ZERO {
         return Err(format!("{bound} does not fit in uint{bits}"));
@@ -740,6 +751,7 @@ mod tests {
             "`{}` lacks `{needle}`",
             err.message
         );
+        assert!(!err.message.contains('\n'), "one line: {}", err.message);
     }
 
     #[test]
