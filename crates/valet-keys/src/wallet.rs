@@ -1,0 +1,234 @@
+//! The wallet signer, kept in a keystore v3 file (scrypt or pbkdf2, AES-128-CTR; geth and
+//! foundry compatible). The key is decrypted into memory once and never leaves [`Wallet`].
+
+use crate::{Error, Result};
+use alloy::{
+    consensus::SignableTransaction,
+    dyn_abi::TypedData,
+    network::{EthereumWallet, TxSignerSync},
+    primitives::{Address, Signature},
+    signers::SignerSync,
+};
+use alloy_signer_local::PrivateKeySigner;
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+/// Upper bounds on the key-derivation work a keystore file may ask for. A file from an
+/// untrusted source could otherwise ask for gigabytes of memory or hours of CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeystoreLimits {
+    /// Largest scrypt `n` (geth's standard is 2^18).
+    pub max_scrypt_n: u64,
+    /// Largest scrypt `r`.
+    pub max_scrypt_r: u64,
+    /// Largest scrypt `p`.
+    pub max_scrypt_p: u64,
+    /// Largest pbkdf2 iteration count.
+    pub max_pbkdf2_c: u64,
+}
+
+impl Default for KeystoreLimits {
+    fn default() -> Self {
+        Self { max_scrypt_n: 1 << 18, max_scrypt_r: 8, max_scrypt_p: 4, max_pbkdf2_c: 1 << 20 }
+    }
+}
+
+/// The wallet's signing key. `Debug` shows only the address.
+pub struct Wallet {
+    signer: PrivateKeySigner,
+}
+
+impl fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wallet").field("address", &self.address()).finish_non_exhaustive()
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+impl Wallet {
+    /// A new random key, in memory only (tests).
+    pub fn random() -> Self {
+        Self { signer: PrivateKeySigner::random() }
+    }
+
+    /// Creates a new random key and stores it encrypted as `dir/name` (mode 0600).
+    pub fn create_keystore(dir: &Path, name: &str, passphrase: &[u8]) -> Result<(Self, PathBuf)> {
+        let path = dir.join(name);
+        let (signer, _) =
+            PrivateKeySigner::new_keystore(dir, &mut rand::rngs::OsRng, passphrase, Some(name))
+                .map_err(|e| Error::Keystore { path: display(&path), reason: e.to_string() })?;
+        restrict(&path)?;
+        Ok((Self { signer }, path))
+    }
+
+    /// Opens a keystore file, refusing KDF parameters above `limits` before doing any work.
+    pub fn open(path: &Path, passphrase: &[u8], limits: KeystoreLimits) -> Result<Self> {
+        check_kdf(path, limits)?;
+        let signer = PrivateKeySigner::decrypt_keystore(path, passphrase).map_err(|e| {
+            let text = e.to_string();
+            if text.to_ascii_lowercase().contains("mac") {
+                Error::WrongPassphrase { path: display(path) }
+            } else {
+                Error::Keystore { path: display(path), reason: text }
+            }
+        })?;
+        Ok(Self { signer })
+    }
+
+    /// Opens `src` with `passphrase` and copies it to `dir/name` (mode 0600), unchanged, so
+    /// the same passphrase keeps working and geth or foundry can still read it.
+    pub fn import_keystore(
+        src: &Path,
+        passphrase: &[u8],
+        limits: KeystoreLimits,
+        dir: &Path,
+        name: &str,
+    ) -> Result<(Self, PathBuf)> {
+        let wallet = Self::open(src, passphrase, limits)?;
+        let dest = dir.join(name);
+        std::fs::copy(src, &dest).map_err(|source| Error::Io { path: display(&dest), source })?;
+        restrict(&dest)?;
+        Ok((wallet, dest))
+    }
+
+    /// The wallet's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Signs a transaction (EIP-155 chain id taken from the transaction).
+    pub fn sign_transaction(&self, tx: &mut dyn SignableTransaction<Signature>) -> Result<Signature> {
+        self.signer.sign_transaction_sync(tx).map_err(|e| Error::Sign(e.to_string()))
+    }
+
+    /// Signs EIP-712 typed data.
+    pub fn sign_typed_data(&self, data: &TypedData) -> Result<Signature> {
+        self.signer.sign_dynamic_typed_data_sync(data).map_err(|e| Error::Sign(e.to_string()))
+    }
+
+    /// Signs an EIP-191 personal message.
+    pub fn sign_message(&self, message: &[u8]) -> Result<Signature> {
+        self.signer.sign_message_sync(message).map_err(|e| Error::Sign(e.to_string()))
+    }
+
+    /// The wallet as an alloy network wallet, for sending set-up transactions (sandbox
+    /// funding, deployments). The key stays inside the signer.
+    pub fn network_wallet(&self) -> EthereumWallet {
+        EthereumWallet::from(self.signer.clone())
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| Error::Io { path: display(path), source })
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Reads the keystore's KDF parameters and refuses work above `limits`.
+fn check_kdf(path: &Path, limits: KeystoreLimits) -> Result<()> {
+    let bad = |reason: String| Error::Keystore { path: display(path), reason };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: display(path), source })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let crypto = json.get("crypto").or_else(|| json.get("Crypto")).ok_or_else(|| bad("no `crypto` section".into()))?;
+    let params = crypto.get("kdfparams").ok_or_else(|| bad("no `kdfparams`".into()))?;
+    let num = |k: &str| params.get(k).and_then(serde_json::Value::as_u64);
+    match crypto.get("kdf").and_then(serde_json::Value::as_str) {
+        Some("scrypt") => {
+            let (n, r, p) = (num("n").unwrap_or(0), num("r").unwrap_or(0), num("p").unwrap_or(0));
+            if n == 0 || !n.is_power_of_two() || r == 0 || p == 0 {
+                return Err(bad("invalid scrypt parameters".into()));
+            }
+            if n > limits.max_scrypt_n || r > limits.max_scrypt_r || p > limits.max_scrypt_p {
+                return Err(bad(format!(
+                    "scrypt parameters n={n} r={r} p={p} exceed the limit (n <= {}, r <= {}, p <= {})",
+                    limits.max_scrypt_n, limits.max_scrypt_r, limits.max_scrypt_p
+                )));
+            }
+        }
+        Some("pbkdf2") => {
+            let c = num("c").unwrap_or(0);
+            if c == 0 || c > limits.max_pbkdf2_c {
+                return Err(bad(format!("pbkdf2 iterations {c} outside 1..={}", limits.max_pbkdf2_c)));
+            }
+        }
+        other => return Err(bad(format!("unsupported kdf {other:?}"))),
+    }
+    if num("dklen") != Some(32) {
+        return Err(bad("kdf dklen must be 32".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::{
+        consensus::TxEip1559,
+        primitives::{TxKind, U256},
+    };
+
+    #[test]
+    fn create_open_and_sign() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wallet, path) = Wallet::create_keystore(dir.path(), "wallet.json", b"correct horse").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let reopened = Wallet::open(&path, b"correct horse", KeystoreLimits::default()).unwrap();
+        assert_eq!(reopened.address(), wallet.address());
+        assert!(matches!(
+            Wallet::open(&path, b"wrong", KeystoreLimits::default()),
+            Err(Error::WrongPassphrase { .. })
+        ));
+
+        let mut tx = TxEip1559 {
+            chain_id: 31337,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(Address::with_last_byte(0xb0)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        let sig = reopened.sign_transaction(&mut tx).unwrap();
+        assert_eq!(sig.recover_address_from_prehash(&tx.signature_hash()).unwrap(), wallet.address());
+        let sig = wallet.sign_message(b"hello").unwrap();
+        assert_eq!(sig.recover_address_from_msg(b"hello").unwrap(), wallet.address());
+        assert!(!format!("{wallet:?}").contains("signer"));
+    }
+
+    #[test]
+    fn import_copies_and_refuses_expensive_kdfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wallet, path) = Wallet::create_keystore(dir.path(), "src.json", b"pw").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let (imported, copy) =
+            Wallet::import_keystore(&path, b"pw", KeystoreLimits::default(), dest.path(), "wallet.json").unwrap();
+        assert_eq!(imported.address(), wallet.address());
+        assert!(copy.exists());
+
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["crypto"]["kdfparams"]["n"] = serde_json::json!(1u64 << 30);
+        let evil = dir.path().join("evil.json");
+        std::fs::write(&evil, json.to_string()).unwrap();
+        let err = Wallet::open(&evil, b"pw", KeystoreLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("exceed the limit"), "{err}");
+        std::fs::write(&evil, "not json").unwrap();
+        assert!(Wallet::open(&evil, b"pw", KeystoreLimits::default()).unwrap_err().to_string().contains("not JSON"));
+    }
+}
