@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every check CI runs, in the order a developer wants to see them fail.
+# Every check CI runs, in the order a developer wants to see them fail. Installs what it needs
+# first (pinned tools, a local PostgreSQL), so on a fresh machine this one command does it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/valet/target}"
@@ -7,12 +8,21 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "pinned tools"
+./tools/install.sh
+if [ -z "${VALET_TEST_DATABASE_URL:-}" ]; then
+  step "PostgreSQL for the store's conformance suite"
+  VALET_TEST_DATABASE_URL="$(tools/postgres.sh)"
+  export VALET_TEST_DATABASE_URL
+fi
 step "format"
 cargo fmt --all -- --check
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "fixtures are fresh (calldata re-encoded by the pinned cast)"
 testdata/policy-check/generate.sh --check
+step "the committed contract artifact matches its source"
+node tools/compile-contracts.js --check
 step "tests"
 cargo test --workspace --locked
 step "benchmarks and fuzz targets build"

@@ -3,7 +3,9 @@
 //! Exit codes: 0 success, 1 error, 2 usage error; `policy check` also exits 3 when a
 //! request is denied. Results go to stdout, everything else to stderr.
 
+mod admin;
 mod commands;
+mod home;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -13,13 +15,22 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "valet", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    home: home::HomeArgs,
     #[command(subcommand)]
     command: commands::Command,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.run() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,valet=info")),
+        )
+        .init();
+    match cli.command.run(&cli.home) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

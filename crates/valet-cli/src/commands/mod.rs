@@ -1,16 +1,54 @@
 //! The subcommands, one file each.
 
+mod audit_export;
+mod audit_log;
+mod audit_verify;
+mod init;
+mod key_issue;
+mod key_list;
+mod key_revoke;
+mod key_show;
 mod policy_check;
+mod sandbox;
+mod serve;
 
+use crate::home::HomeArgs;
 use clap::Subcommand;
 use std::process::ExitCode;
 
-/// Every `valet` subcommand.
+/// Every `valet` subcommand (parsed once, so variant sizes do not matter).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
+    /// Create the home directory, the wallet, the database and the admin token.
+    Init(init::Args),
+    /// Run the gateway.
+    Serve(serve::Args),
+    /// Issue, list, show and revoke agent keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Read, verify and export the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The demo: a local chain, a real token and DEX, an agent allowed and then blocked.
+    Sandbox(sandbox::Args),
+}
+
+/// `valet key …`
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum KeyCommand {
+    /// Issue an agent key (shown once).
+    Issue(key_issue::Args),
+    /// List keys.
+    List(key_list::Args),
+    /// Show one key.
+    Show(key_show::Args),
+    /// Revoke a key, or every key.
+    Revoke(key_revoke::Args),
 }
 
 /// `valet policy …`
@@ -20,10 +58,40 @@ pub(crate) enum PolicyCommand {
     Check(policy_check::Args),
 }
 
+/// `valet audit …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Print audit entries.
+    Log(audit_log::Args),
+    /// Verify the hash chain and the checkpoint.
+    Verify(audit_verify::Args),
+    /// Export every entry as JSON lines.
+    Export(audit_export::Args),
+}
+
 impl Command {
-    pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
-        match self {
-            Self::Policy(PolicyCommand::Check(args)) => args.run(),
+    pub(crate) fn run(self, home: &HomeArgs) -> anyhow::Result<ExitCode> {
+        // policy check is pure and needs no runtime.
+        if let Self::Policy(PolicyCommand::Check(args)) = self {
+            return args.run();
         }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            match self {
+                Self::Init(a) => a.run(home).await,
+                Self::Serve(a) => a.run(home).await,
+                Self::Key(KeyCommand::Issue(a)) => a.run(home).await,
+                Self::Key(KeyCommand::List(a)) => a.run(home).await,
+                Self::Key(KeyCommand::Show(a)) => a.run(home).await,
+                Self::Key(KeyCommand::Revoke(a)) => a.run(home).await,
+                Self::Audit(AuditCommand::Log(a)) => a.run(home).await,
+                Self::Audit(AuditCommand::Verify(a)) => a.run(home).await,
+                Self::Audit(AuditCommand::Export(a)) => a.run(home).await,
+                Self::Sandbox(a) => a.run().await,
+                Self::Policy(PolicyCommand::Check(a)) => a.run(),
+            }
+        })
     }
 }

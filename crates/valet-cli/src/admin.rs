@@ -1,0 +1,242 @@
+//! Owner actions for the command line: through the running gateway's admin API when it is up
+//! (so that a revocation reaches the very next request), else directly on the store.
+
+use crate::home::Home;
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::{sync::Arc, time::Duration};
+use valet_store::{KeyMode, Store};
+
+/// Where owner actions go.
+pub(crate) enum Admin {
+    /// The gateway is running: its API.
+    Api {
+        base: String,
+        token: String,
+        client: reqwest::Client,
+    },
+    /// No gateway: the store itself.
+    Store {
+        store: Arc<dyn Store>,
+        wallet: alloy::primitives::Address,
+        checkpoint: std::path::PathBuf,
+    },
+}
+
+impl Admin {
+    /// Uses the gateway at the configured address if it answers, else opens the store.
+    pub(crate) async fn connect(home: &Home) -> anyhow::Result<Self> {
+        let token = home.admin_token()?;
+        let base = format!("http://{}/api/v1", home.config.listen);
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        match client
+            .get(format!("{base}/keys"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                return Ok(Self::Api {
+                    base,
+                    token,
+                    client,
+                });
+            }
+            Ok(r) => bail!(
+                "the gateway at {} refused the admin token ({})",
+                home.config.listen,
+                r.status()
+            ),
+            Err(e) if e.is_connect() => {}
+            Err(e) => {
+                return Err(e).context(format!(
+                    "the gateway at {} did not answer",
+                    home.config.listen
+                ));
+            }
+        }
+        let wallet = home
+            .config
+            .wallet
+            .address
+            .parse()
+            .context("valet.toml: wallet.address is not an address")?;
+        Ok(Self::Store {
+            store: home.store(None).await?,
+            wallet,
+            checkpoint: home.checkpoint(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let Self::Api {
+            base,
+            token,
+            client,
+        } = self
+        else {
+            unreachable!("api call without api")
+        };
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.context("the gateway did not answer")?;
+        let status = resp.status();
+        let value: Value = resp
+            .json()
+            .await
+            .context("the gateway answered with non-JSON")?;
+        if !status.is_success() {
+            bail!(
+                "{}",
+                value["error"]
+                    .as_str()
+                    .unwrap_or("the gateway refused the request")
+            );
+        }
+        Ok(value)
+    }
+
+    /// Brings the out-of-database checkpoint up to the store's head after a direct write.
+    async fn checkpoint(&self) -> anyhow::Result<()> {
+        if let Self::Store {
+            store, checkpoint, ..
+        } = self
+            && let Some((seq, hash)) = store.audit_head().await?
+        {
+            valet_store::Checkpoint::new(checkpoint).write(seq, hash)?;
+        }
+        Ok(())
+    }
+
+    /// Issues a key: `{id, agent_key, wallet, expires_at, warning}`.
+    pub(crate) async fn issue(
+        &self,
+        name: &str,
+        policy_toml: &str,
+        mode: KeyMode,
+    ) -> anyhow::Result<Value> {
+        match self {
+            Self::Api { .. } => {
+                let mode = match mode {
+                    KeyMode::Gateway => "gateway",
+                    KeyMode::Onchain => "onchain",
+                };
+                self.call(
+                    reqwest::Method::POST,
+                    "/keys",
+                    Some(json!({ "name": name, "policy_toml": policy_toml, "mode": mode })),
+                )
+                .await
+            }
+            Self::Store { store, wallet, .. } => {
+                let k = valet_server::issue(
+                    store.as_ref(),
+                    *wallet,
+                    Some(name),
+                    policy_toml,
+                    mode,
+                    Timestamp::now(),
+                )
+                .await?;
+                self.checkpoint().await?;
+                Ok(json!({
+                    "id": k.record.id,
+                    "agent_key": k.agent_key.token(),
+                    "wallet": k.record.wallet,
+                    "expires_at": k.record.expires_at.to_string(),
+                    "warning": k.full_access.then_some("full-access keys are for development and testing"),
+                }))
+            }
+        }
+    }
+
+    /// Every key.
+    pub(crate) async fn keys(&self) -> anyhow::Result<Vec<Value>> {
+        match self {
+            Self::Api { .. } => Ok(self
+                .call(reqwest::Method::GET, "/keys", None)
+                .await?
+                .as_array()
+                .cloned()
+                .unwrap_or_default()),
+            Self::Store { store, .. } => {
+                let now = Timestamp::now();
+                Ok(store
+                    .keys()
+                    .await?
+                    .iter()
+                    .map(|k| valet_server::key_json(k, now))
+                    .collect())
+            }
+        }
+    }
+
+    /// One key (with its live permissions when the gateway runs).
+    pub(crate) async fn key(&self, id: &str) -> anyhow::Result<Value> {
+        match self {
+            Self::Api { .. } => {
+                self.call(reqwest::Method::GET, &format!("/keys/{id}"), None)
+                    .await
+            }
+            Self::Store { store, .. } => {
+                let record = store
+                    .key(id)
+                    .await?
+                    .with_context(|| format!("no key {id}"))?;
+                let mut v = valet_server::key_json(&record, Timestamp::now());
+                v["policy_toml"] = json!(record.policy_toml);
+                Ok(v)
+            }
+        }
+    }
+
+    /// Revokes one key.
+    pub(crate) async fn revoke(&self, id: &str) -> anyhow::Result<Value> {
+        match self {
+            Self::Api { .. } => {
+                self.call(reqwest::Method::POST, &format!("/keys/{id}/revoke"), None)
+                    .await
+            }
+            Self::Store { store, .. } => {
+                let now = Timestamp::now();
+                let audit = valet_server::admin_record(now, "key.revoke", Some(id), json!({}));
+                let revoked = store.revoke_key(id, now, audit).await?;
+                if !revoked && store.key(id).await?.is_none() {
+                    bail!("no key {id}");
+                }
+                self.checkpoint().await?;
+                Ok(json!({ "id": id, "revoked": true, "already_revoked": !revoked }))
+            }
+        }
+    }
+
+    /// Revokes every key (the kill switch).
+    pub(crate) async fn revoke_all(&self) -> anyhow::Result<Value> {
+        match self {
+            Self::Api { .. } => {
+                self.call(reqwest::Method::POST, "/keys/revoke-all", None)
+                    .await
+            }
+            Self::Store { store, .. } => {
+                let now = Timestamp::now();
+                let audit = valet_server::admin_record(now, "key.revoke_all", None, json!({}));
+                let n = store.revoke_all(now, audit).await?;
+                self.checkpoint().await?;
+                Ok(json!({ "revoked": n }))
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `valet init`: create the home directory, the wallet, the database and the admin token.
+
+use crate::home::{self, HomeArgs, write_private};
+use anyhow::{Context as _, bail};
+use std::{path::PathBuf, process::ExitCode};
+use valet_keys::{KeystoreLimits, Wallet};
+
+/// Creates Valet's home: `valet.toml`, the SQLite database, the admin token (mode 0600) and
+/// the wallet, a new random key or an imported keystore, stored as a keystore v3 file.
+/// Refuses to touch an existing home.
+///
+/// Examples:
+///   valet init --home ./demo
+///   VALET_PASSWORD=... valet init --import-keystore ~/.foundry/keystores/bot --rpc-url http://127.0.0.1:8545
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct Args {
+    /// Import this keystore v3 file (geth, foundry) instead of creating a new key.
+    #[arg(long, value_name = "FILE")]
+    import_keystore: Option<PathBuf>,
+    /// The upstream node `valet serve` will use.
+    #[arg(long, value_name = "URL", default_value = home::DEFAULT_RPC_URL)]
+    rpc_url: String,
+    /// Where `valet serve` will listen.
+    #[arg(long, value_name = "ADDR", default_value = home::DEFAULT_LISTEN)]
+    listen: String,
+    /// `sqlite://PATH` or `postgres://…` (default: valet.db in the home).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
+        let dir = home_args.dir()?;
+        if dir.join(home::CONFIG).exists() {
+            bail!(
+                "{} is already initialized; refusing to overwrite it",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let (wallet, imported) = match &self.import_keystore {
+            Some(src) => {
+                let pass = home_args.passphrase("Passphrase of the keystore to import: ", false)?;
+                let (w, _) = Wallet::import_keystore(
+                    src,
+                    pass.as_bytes(),
+                    KeystoreLimits::default(),
+                    &dir,
+                    home::KEYSTORE,
+                )?;
+                (w, true)
+            }
+            None => {
+                let pass = home_args.passphrase("New wallet passphrase: ", true)?;
+                if pass.len() < 8 {
+                    bail!("the passphrase must have at least 8 characters");
+                }
+                let (w, _) = Wallet::create_keystore(&dir, home::KEYSTORE, pass.as_bytes())?;
+                (w, false)
+            }
+        };
+        let token = {
+            use rand::RngCore;
+            let mut b = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            alloy::primitives::hex::encode(b)
+        };
+        write_private(
+            &dir.join(home::ADMIN_TOKEN),
+            format!("{token}\n").as_bytes(),
+        )?;
+        let config = home::Config {
+            listen: self.listen,
+            rpc_url: self.rpc_url,
+            database_url: self
+                .database_url
+                .unwrap_or_else(|| format!("sqlite://{}", home::DATABASE)),
+            wallet: home::WalletConfig {
+                custody: "keystore".into(),
+                keystore: home::KEYSTORE.into(),
+                address: wallet.address().to_string(),
+            },
+        };
+        write_private(
+            &dir.join(home::CONFIG),
+            toml::to_string(&config)?.as_bytes(),
+        )?;
+        let home = home_args.open()?;
+        let store = home.store(None).await?;
+        let record = valet_server::admin_record(
+            jiff::Timestamp::now(),
+            "wallet.init",
+            None,
+            serde_json::json!({ "wallet": wallet.address(), "imported": imported }),
+        );
+        let entries = store
+            .append(valet_store::Batch {
+                audit: vec![record],
+                ..Default::default()
+            })
+            .await?;
+        if let Some(e) = entries.last() {
+            valet_store::Checkpoint::new(home.checkpoint()).write(e.seq, e.hash)?;
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({ "home": dir, "wallet": wallet.address(), "imported": imported })
+            );
+        } else {
+            println!("home:   {}", dir.display());
+            println!(
+                "wallet: {}{}",
+                wallet.address(),
+                if imported { " (imported)" } else { "" }
+            );
+            eprintln!(
+                "admin token written to {} (mode 0600)",
+                dir.join(home::ADMIN_TOKEN).display()
+            );
+            eprintln!("next: fund the wallet, then `valet serve` and `valet key issue`");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

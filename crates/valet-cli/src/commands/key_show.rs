@@ -1,0 +1,65 @@
+//! `valet key show`: one key, its policy and (when the gateway runs) what remains of its limits.
+
+use crate::{admin::Admin, home::HomeArgs};
+use std::process::ExitCode;
+
+/// Shows one key: status, policy, and, when the gateway is running, what remains of each
+/// limit now.
+///
+/// Examples:
+///   valet key show k1a2b3c4d5e6f
+///   valet key show k1a2b3c4d5e6f --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct Args {
+    /// The key id.
+    id: String,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
+        let key = Admin::connect(&home_args.open()?)
+            .await?
+            .key(&self.id)
+            .await?;
+        if self.json {
+            println!("{key}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for field in [
+            "id",
+            "name",
+            "wallet",
+            "mode",
+            "profile",
+            "status",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used",
+        ] {
+            if let Some(v) = key[field].as_str() {
+                println!("{field:<11} {v}");
+            }
+        }
+        if let Some(spend) = key["permissions"]["limits"]["spend"].as_array() {
+            for s in spend {
+                println!(
+                    "spend       {}: {} of {} left per {}",
+                    s["asset"].as_str().unwrap_or("?"),
+                    s["remaining"].as_str().unwrap_or("?"),
+                    s["amount"].as_str().unwrap_or("?"),
+                    s["window"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        println!(
+            "\n{}",
+            key["policy_toml"].as_str().unwrap_or_default().trim_end()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,72 @@
+//! `valet serve`: run the gateway.
+
+use crate::home::HomeArgs;
+use anyhow::Context as _;
+use std::process::ExitCode;
+use valet_keys::{KeystoreLimits, Wallet};
+
+/// Runs the gateway: agents talk JSON-RPC to `/rpc` with their agent key, the owner uses
+/// `/api/v1` with the admin token. Binds 127.0.0.1 unless told otherwise. The upstream chain
+/// id is read at start and pinned.
+///
+/// Examples:
+///   valet serve
+///   valet serve --listen 127.0.0.1:9000 --rpc-url http://127.0.0.1:8545
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct Args {
+    /// Address to listen on (default: valet.toml's `listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Upstream node (default: valet.toml's `rpc_url`).
+    #[arg(long, value_name = "URL")]
+    rpc_url: Option<String>,
+    /// Database (default: valet.toml's `database_url`).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
+    #[arg(long)]
+    trust_proxy: bool,
+}
+
+impl Args {
+    pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
+        let home = home_args.open()?;
+        let pass = home_args.passphrase("Wallet passphrase: ", false)?;
+        let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
+        drop(pass);
+        let store = home.store(self.database_url.as_deref()).await?;
+        let journal = valet_store::GroupCommit::new(
+            store.clone(),
+            Some(valet_store::Checkpoint::new(home.checkpoint())),
+        );
+        let rpc_url = self.rpc_url.unwrap_or_else(|| home.config.rpc_url.clone());
+        let upstream = valet_chain::Upstream::connect(&rpc_url)
+            .await
+            .context("cannot reach the upstream node (check --rpc-url or valet.toml)")?;
+        let listen = self.listen.unwrap_or_else(|| home.config.listen.clone());
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let local = listener.local_addr()?;
+        let gateway = valet_server::Gateway::new(valet_server::GatewayParts {
+            store,
+            journal,
+            upstream: upstream.clone(),
+            wallet,
+            admin_token: home.admin_token()?,
+            trust_proxy: self.trust_proxy,
+            checkpoint: Some(home.checkpoint()),
+        });
+        eprintln!(
+            "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",
+            upstream.chain_id(),
+            gateway.wallet()
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        valet_server::serve(gateway, listener, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

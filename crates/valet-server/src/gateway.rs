@@ -1,0 +1,762 @@
+//! The gateway's state and the straight line one agent request follows:
+//! auth → normalize → (fill) → evaluate + reserve → durable audit → sign → broadcast → reply.
+
+use crate::wire::{AuthFailure, RpcError};
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
+    eips::eip2718::Encodable2718,
+    primitives::{Address, B256, TxKind, hex},
+};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, RwLock},
+};
+use tokio::sync::broadcast;
+use valet_chain::{NonceManager, Upstream};
+use valet_keys::{PresentedKey, Wallet};
+use valet_policy::{
+    Context, Decision, Policy, Request, SpendLedger, TxRequest, Usage, Violation, ViolationCode,
+    evaluate,
+};
+use valet_store::{AuditRecord, Batch, GroupCommit, KeyRecord, Reservation, Store};
+
+/// The longest window any limit can have (a key's usage older than this never matters).
+const MAX_WINDOW_SECS: i64 = 100 * 365 * 86400;
+
+/// One agent key as the gateway holds it: its record, its parsed policy and its live usage.
+pub(crate) struct KeyEntry {
+    pub(crate) record: KeyRecord,
+    pub(crate) policy: Policy,
+    pub(crate) state: Mutex<KeyState>,
+}
+
+/// What changes with every request of a key. Decisions and reservations happen under this
+/// lock, so concurrent requests can never together pass a cap.
+#[derive(Default)]
+pub(crate) struct KeyState {
+    pub(crate) revoked: bool,
+    pub(crate) ledger: SpendLedger,
+    /// Signed transactions not yet mined: (nonce, hash).
+    pub(crate) pending: Vec<(u64, B256)>,
+    pub(crate) last_used: Option<Timestamp>,
+}
+
+/// The running gateway.
+pub struct Gateway {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) journal: GroupCommit,
+    pub(crate) upstream: Upstream,
+    pub(crate) wallet: Wallet,
+    pub(crate) nonces: NonceManager,
+    pub(crate) keys: RwLock<HashMap<String, Arc<KeyEntry>>>,
+    pub(crate) admin_token: String,
+    pub(crate) events: broadcast::Sender<Value>,
+    pub(crate) trust_proxy: bool,
+    pub(crate) checkpoint: Option<valet_store::Checkpoint>,
+}
+
+/// Settings the gateway starts with.
+pub struct GatewayParts {
+    /// The durable store.
+    pub store: Arc<dyn Store>,
+    /// The group committer over the same store.
+    pub journal: GroupCommit,
+    /// The upstream node.
+    pub upstream: Upstream,
+    /// The wallet signer.
+    pub wallet: Wallet,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Whether to believe `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// Where the audit chain head is checkpointed outside the database.
+    pub checkpoint: Option<std::path::PathBuf>,
+}
+
+/// Who is asking and from where.
+pub(crate) struct Caller<'a> {
+    pub(crate) token: Option<&'a str>,
+    pub(crate) ip: Option<IpAddr>,
+}
+
+fn request_id() -> String {
+    format!("r{:016x}", rand::random::<u64>())
+}
+
+impl Gateway {
+    /// Builds the gateway.
+    pub fn new(parts: GatewayParts) -> Arc<Self> {
+        let nonces = NonceManager::new(parts.upstream.clone(), parts.wallet.address());
+        let (events, _) = broadcast::channel(1024);
+        Arc::new(Self {
+            store: parts.store,
+            journal: parts.journal,
+            upstream: parts.upstream,
+            wallet: parts.wallet,
+            nonces,
+            keys: RwLock::new(HashMap::new()),
+            admin_token: parts.admin_token,
+            events,
+            trust_proxy: parts.trust_proxy,
+            checkpoint: parts.checkpoint.map(valet_store::Checkpoint::new),
+        })
+    }
+
+    /// The wallet's address.
+    pub fn wallet(&self) -> Address {
+        self.wallet.address()
+    }
+
+    /// Loads a key into the cache (or returns the cached one).
+    pub(crate) async fn key(&self, id: &str) -> Result<Option<Arc<KeyEntry>>, valet_store::Error> {
+        if let Some(k) = self.keys.read().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(Some(k));
+        }
+        let Some(record) = self.store.key(id).await? else {
+            return Ok(None);
+        };
+        let Ok(policy) = Policy::from_toml(&record.policy_toml) else {
+            tracing::error!(target: "valet::gateway", key = id, "stored policy no longer parses");
+            return Ok(None);
+        };
+        let since = Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(MAX_WINDOW_SECS))
+            .unwrap_or(Timestamp::MIN);
+        let mut ledger = SpendLedger::new();
+        for (at, asset, amount) in self.store.reservations(id, since).await? {
+            ledger.reserve(&vec![(asset, amount)], at);
+        }
+        let revoked = record.revoked_at.is_some();
+        let entry = Arc::new(KeyEntry {
+            record,
+            policy,
+            state: Mutex::new(KeyState {
+                revoked,
+                ledger,
+                ..KeyState::default()
+            }),
+        });
+        let mut map = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        Ok(Some(map.entry(id.to_string()).or_insert(entry).clone()))
+    }
+
+    /// Marks a cached key revoked (the store is the source of truth; this makes the very next
+    /// request see it).
+    pub(crate) fn mark_revoked(&self, id: Option<&str>) {
+        let map = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        for (key_id, entry) in map.iter() {
+            if id.is_none_or(|id| id == key_id) {
+                lock(&entry.state).revoked = true;
+            }
+        }
+    }
+
+    /// Appends audit records durably and publishes them on the live feed.
+    pub(crate) async fn audit(&self, batch: Batch) -> Result<(), valet_store::Error> {
+        let entries = self.journal.submit(batch).await?;
+        for e in &entries {
+            let _ = self.events.send(valet_store::entry_to_json(e));
+        }
+        Ok(())
+    }
+
+    /// Handles one JSON-RPC request object (already checked to be an object).
+    pub(crate) async fn handle(&self, caller: &Caller<'_>, req: &Value) -> Value {
+        let id = req.get("id").cloned().unwrap_or(Value::Null);
+        let result = self.dispatch(caller, req).await;
+        crate::wire::response(&id, result)
+    }
+
+    async fn dispatch(&self, caller: &Caller<'_>, req: &Value) -> Result<Value, RpcError> {
+        let Some(method) = req.get("method").and_then(Value::as_str) else {
+            return Err(RpcError::InvalidRequest("`method` must be a string".into()));
+        };
+        if req.get("jsonrpc").is_some_and(|v| v != "2.0") {
+            return Err(RpcError::InvalidRequest("`jsonrpc` must be \"2.0\"".into()));
+        }
+        let params = req.get("params").unwrap_or(&Value::Null);
+        let rid = request_id();
+        let now = Timestamp::now();
+
+        // 1. The agent key.
+        let presented = caller.token.and_then(PresentedKey::parse);
+        let entry = match &presented {
+            Some(p) => self.key(&p.id).await.map_err(|e| self.internal(&rid, e))?,
+            None => None,
+        };
+        let entry = match (entry, &presented) {
+            (Some(entry), Some(p)) if p.matches(&entry.record.secret_hash) => entry,
+            _ => {
+                self.audit_auth(&rid, now, None, method, caller.ip, AuthFailure::Unknown)
+                    .await?;
+                return Err(RpcError::Unauthorized(AuthFailure::Unknown));
+            }
+        };
+        let key_id = entry.record.id.clone();
+        let refusal = {
+            let state = lock(&entry.state);
+            if state.revoked {
+                Some(AuthFailure::Revoked)
+            } else if now >= entry.record.expires_at {
+                Some(AuthFailure::Expired)
+            } else if !entry.policy.ip_allow.is_empty()
+                && !caller
+                    .ip
+                    .is_some_and(|ip| entry.policy.ip_allow.iter().any(|n| n.contains(&ip)))
+            {
+                Some(AuthFailure::IpNotAllowed)
+            } else {
+                None
+            }
+        };
+        if let Some(reason) = refusal {
+            self.audit_auth(&rid, now, Some(&key_id), method, caller.ip, reason)
+                .await?;
+            return Err(RpcError::Unauthorized(reason));
+        }
+
+        // 2. Normalize.
+        let wallet = self.wallet.address();
+        let request = match Request::from_json_rpc(method, params, wallet) {
+            Ok(Request::Unsupported) => {
+                self.audit_error(&rid, now, &key_id, method, caller.ip, "method not found")
+                    .await?;
+                return Err(RpcError::MethodNotFound(method.to_string()));
+            }
+            Ok(r) => r,
+            Err(e) => {
+                self.audit_error(&rid, now, &key_id, method, caller.ip, &e.0)
+                    .await?;
+                return Err(RpcError::InvalidParams(e.0));
+            }
+        };
+        let request = match request {
+            Request::Transaction { send, tx } => Request::Transaction {
+                send,
+                tx: self.fill(tx, send).await.map_err(|e| match e {
+                    Fill::Simulation(why) => RpcError::Denied {
+                        violations: vec![Violation::new(ViolationCode::SimulationFailed, why)],
+                        request_id: rid.clone(),
+                    },
+                    Fill::Upstream(e) => self.internal(&rid, e),
+                })?,
+            },
+            other => other,
+        };
+
+        // 3. Decide and reserve, under the key's lock.
+        let ctx = Context {
+            wallet,
+            chain_id: self.upstream.chain_id(),
+            now,
+            issued_at: entry.record.created_at,
+            client_ip: caller.ip,
+            revoked: false,
+        };
+        let decision = {
+            let mut state = lock(&entry.state);
+            let pending = state.pending.len() as u32;
+            state.ledger.set_pending(pending);
+            let decision = evaluate(&entry.policy, &request, &state.ledger, &ctx);
+            state.ledger.record_request(now);
+            state.last_used = Some(now);
+            if let Decision::Allow(spend) = &decision {
+                state.ledger.reserve(spend, now);
+            }
+            decision
+        };
+        let summary = summarize(&request);
+        let mut record = AuditRecord {
+            at: now,
+            request_id: rid.clone(),
+            actor: "agent".into(),
+            key_id: Some(key_id.clone()),
+            action: method.to_string(),
+            decision: None,
+            violations: vec![],
+            detail: summary,
+            client_ip: caller.ip.map(|ip| ip.to_string()),
+            tx_hash: None,
+        };
+        let spend = match decision {
+            Decision::Deny(violations) => {
+                record.decision = Some("deny".into());
+                record.violations = violations
+                    .iter()
+                    .map(|v| v.code.as_str().to_string())
+                    .collect();
+                record.detail["messages"] =
+                    json!(violations.iter().map(|v| &v.message).collect::<Vec<_>>());
+                self.audit(Batch {
+                    audit: vec![record],
+                    ..Batch::default()
+                })
+                .await
+                .map_err(|e| self.internal(&rid, e))?;
+                if violations
+                    .iter()
+                    .any(|v| v.code == ViolationCode::RateLimited)
+                {
+                    let window = entry.policy.limits.rate.map_or(1, |r| r.window);
+                    return Err(RpcError::RateLimited {
+                        retry_after_ms: window.saturating_mul(1000),
+                    });
+                }
+                return Err(RpcError::Denied {
+                    violations,
+                    request_id: rid,
+                });
+            }
+            Decision::Allow(spend) => spend,
+        };
+
+        // 4. Durable before any signature: the reservation and the audit entry, together.
+        record.decision = Some("allow".into());
+        let reservations = spend
+            .iter()
+            .map(|(asset, amount)| Reservation {
+                key_id: key_id.clone(),
+                request_id: rid.clone(),
+                at: now,
+                asset: *asset,
+                amount: *amount,
+            })
+            .collect();
+        self.audit(Batch {
+            reservations,
+            audit: vec![record],
+            ..Batch::default()
+        })
+        .await
+        .map_err(|e| self.internal(&rid, e))?;
+
+        // 5. Answer: sign, broadcast, pass through.
+        match request {
+            Request::Local(m) => Ok(self.local(m, &entry, now)),
+            Request::Read(m) => self
+                .upstream
+                .forward(m, params)
+                .await
+                .map_err(|e| self.upstream_error(&rid, e)),
+            Request::Transaction { send, tx } => {
+                self.sign_and_send(&entry, &rid, now, send, tx, spend, caller.ip)
+                    .await
+            }
+            Request::TypedData(_) => {
+                let data = typed_data_param(params)
+                    .ok_or_else(|| RpcError::InvalidParams("typed data does not parse".into()))?;
+                let sig = self
+                    .wallet
+                    .sign_typed_data(&data)
+                    .map_err(|e| self.internal(&rid, e))?;
+                Ok(json!(hex::encode_prefixed(sig.as_bytes())))
+            }
+            Request::PersonalSign(message) => {
+                let sig = self
+                    .wallet
+                    .sign_message(&message)
+                    .map_err(|e| self.internal(&rid, e))?;
+                Ok(json!(hex::encode_prefixed(sig.as_bytes())))
+            }
+            // Denied above by every policy; never reached with an allow.
+            Request::EthSign | Request::SendRawTransaction | Request::Unsupported => {
+                Err(RpcError::MethodNotFound(method.to_string()))
+            }
+        }
+    }
+
+    fn internal(&self, rid: &str, e: impl std::fmt::Display) -> RpcError {
+        tracing::error!(target: "valet::gateway", request_id = rid, error = %e, "internal error");
+        RpcError::Internal {
+            request_id: rid.to_string(),
+        }
+    }
+
+    fn upstream_error(&self, rid: &str, e: valet_chain::Error) -> RpcError {
+        match e {
+            valet_chain::Error::Node {
+                code,
+                message,
+                data,
+            } => RpcError::Upstream {
+                code,
+                message,
+                data,
+            },
+            other => self.internal(rid, other),
+        }
+    }
+
+    async fn audit_auth(
+        &self,
+        rid: &str,
+        now: Timestamp,
+        key_id: Option<&str>,
+        method: &str,
+        ip: Option<IpAddr>,
+        reason: AuthFailure,
+    ) -> Result<(), RpcError> {
+        let record = AuditRecord {
+            at: now,
+            request_id: rid.to_string(),
+            actor: "agent".into(),
+            key_id: key_id.map(str::to_string),
+            action: method.to_string(),
+            decision: Some("deny".into()),
+            violations: vec![],
+            detail: json!({ "unauthorized": reason.as_str() }),
+            client_ip: ip.map(|ip| ip.to_string()),
+            tx_hash: None,
+        };
+        self.audit(Batch {
+            audit: vec![record],
+            ..Batch::default()
+        })
+        .await
+        .map_err(|e| self.internal(rid, e))
+    }
+
+    async fn audit_error(
+        &self,
+        rid: &str,
+        now: Timestamp,
+        key_id: &str,
+        method: &str,
+        ip: Option<IpAddr>,
+        error: &str,
+    ) -> Result<(), RpcError> {
+        let record = AuditRecord {
+            at: now,
+            request_id: rid.to_string(),
+            actor: "agent".into(),
+            key_id: Some(key_id.to_string()),
+            action: method.to_string(),
+            decision: Some("error".into()),
+            violations: vec![],
+            detail: json!({ "error": error }),
+            client_ip: ip.map(|ip| ip.to_string()),
+            tx_hash: None,
+        };
+        self.audit(Batch {
+            audit: vec![record],
+            ..Batch::default()
+        })
+        .await
+        .map_err(|e| self.internal(rid, e))
+    }
+
+    /// Fills what the agent left out: chain id, gas (estimate with margin) and EIP-1559 fees.
+    /// A transaction to broadcast always asks the node for fees first, so that an unreachable
+    /// node fails the request before anything is reserved or signed.
+    async fn fill(&self, mut tx: TxRequest, send: bool) -> Result<TxRequest, Fill> {
+        if tx.chain_id.is_none() {
+            tx.chain_id = Some(self.upstream.chain_id());
+        }
+        if tx.gas.is_none() {
+            let estimate = self
+                .upstream
+                .estimate_gas(self.wallet.address(), tx.to, tx.value, &tx.data)
+                .await
+                .map_err(|e| match e {
+                    valet_chain::Error::Node { message, .. } => {
+                        Fill::Simulation(format!("gas estimation failed: {message}"))
+                    }
+                    other => Fill::Upstream(other),
+                })?;
+            tx.gas = Some(valet_chain::gas_with_margin(estimate));
+        }
+        if send
+            || tx.max_fee_per_gas.is_none()
+            || (!tx.legacy && tx.max_priority_fee_per_gas.is_none())
+        {
+            let fees = self.upstream.fees().await.map_err(Fill::Upstream)?;
+            let max_fee = *tx.max_fee_per_gas.get_or_insert(fees.max_fee_per_gas);
+            if !tx.legacy {
+                tx.max_priority_fee_per_gas = Some(fees.max_priority_fee_per_gas.min(max_fee));
+            }
+        }
+        Ok(tx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_and_send(
+        &self,
+        entry: &KeyEntry,
+        rid: &str,
+        now: Timestamp,
+        send: bool,
+        tx: TxRequest,
+        spend: valet_policy::Spend,
+        ip: Option<IpAddr>,
+    ) -> Result<Value, RpcError> {
+        let lease = self
+            .nonces
+            .lease()
+            .await
+            .map_err(|e| self.internal(rid, e))?;
+        let nonce = lease.nonce();
+        let envelope = self
+            .build_and_sign(&tx, nonce)
+            .map_err(|e| self.internal(rid, e))?;
+        let hash = *envelope.tx_hash();
+        let raw = envelope.encoded_2718();
+        let mut outcome = AuditRecord {
+            at: Timestamp::now(),
+            request_id: rid.to_string(),
+            actor: "agent".into(),
+            key_id: Some(entry.record.id.clone()),
+            action: if send { "tx.sent" } else { "tx.signed" }.into(),
+            decision: Some("allow".into()),
+            violations: vec![],
+            detail: json!({ "nonce": nonce }),
+            client_ip: ip.map(|ip| ip.to_string()),
+            tx_hash: Some(hash),
+        };
+        if send && let Err(e) = self.upstream.send_raw(&raw).await {
+            drop(lease);
+            return Err(match e {
+                valet_chain::Error::Node {
+                    code,
+                    message,
+                    data,
+                } => {
+                    // Rejected: it can never be mined, so the reservation is released.
+                    lock(&entry.state).ledger.release(&spend, now);
+                    outcome.action = "tx.rejected".into();
+                    outcome.decision = Some("error".into());
+                    outcome.detail = json!({ "nonce": nonce, "error": message });
+                    self.audit(Batch {
+                        releases: vec![rid.to_string()],
+                        audit: vec![outcome],
+                        ..Batch::default()
+                    })
+                    .await
+                    .map_err(|e| self.internal(rid, e))?;
+                    let rejected = valet_chain::Error::Node {
+                        code,
+                        message,
+                        data,
+                    };
+                    if rejected.is_nonce_too_low() {
+                        self.nonces.resync().await;
+                    }
+                    self.upstream_error(rid, rejected)
+                }
+                // Unknown whether the node took it: keep the reservation (over-counting is
+                // the safe side), record the hash, and re-read nonces.
+                other => {
+                    self.nonces.resync().await;
+                    outcome.action = "tx.unknown".into();
+                    outcome.decision = Some("error".into());
+                    outcome.detail = json!({ "nonce": nonce, "error": other.to_string() });
+                    self.audit(Batch {
+                        audit: vec![outcome],
+                        ..Batch::default()
+                    })
+                    .await
+                    .map_err(|e| self.internal(rid, e))?;
+                    self.internal(rid, other)
+                }
+            });
+        }
+        lease.commit();
+        lock(&entry.state).pending.push((nonce, hash));
+        self.audit(Batch {
+            audit: vec![outcome],
+            ..Batch::default()
+        })
+        .await
+        .map_err(|e| self.internal(rid, e))?;
+        Ok(if send {
+            json!(hash)
+        } else {
+            json!(hex::encode_prefixed(raw))
+        })
+    }
+
+    fn build_and_sign(&self, tx: &TxRequest, nonce: u64) -> Result<TxEnvelope, valet_keys::Error> {
+        let to = tx.to.map_or(TxKind::Create, TxKind::Call);
+        let chain_id = tx.chain_id.unwrap_or(self.upstream.chain_id());
+        let gas_limit = tx.gas.unwrap_or(21_000);
+        let fee = tx.max_fee_per_gas.unwrap_or(0);
+        Ok(if tx.legacy {
+            let mut t = TxLegacy {
+                chain_id: Some(chain_id),
+                nonce,
+                gas_price: fee,
+                gas_limit,
+                to,
+                value: tx.value,
+                input: tx.data.clone(),
+            };
+            let sig = self.wallet.sign_transaction(&mut t)?;
+            TxEnvelope::Legacy(t.into_signed(sig))
+        } else {
+            let mut t = TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: fee,
+                max_priority_fee_per_gas: tx.max_priority_fee_per_gas.unwrap_or(0),
+                to,
+                value: tx.value,
+                access_list: Default::default(),
+                input: tx.data.clone(),
+            };
+            let sig = self.wallet.sign_transaction(&mut t)?;
+            TxEnvelope::Eip1559(t.into_signed(sig))
+        })
+    }
+
+    /// Methods Valet answers itself.
+    fn local(&self, method: &str, entry: &KeyEntry, now: Timestamp) -> Value {
+        match method {
+            "eth_accounts" | "eth_requestAccounts" => json!([self.wallet.address()]),
+            "eth_chainId" => json!(format!("0x{:x}", self.upstream.chain_id())),
+            "net_version" => json!(self.upstream.chain_id().to_string()),
+            _ => self.permissions(entry, now),
+        }
+    }
+
+    /// `valet_getPermissions`: the key's scope and what remains of each limit now.
+    pub(crate) fn permissions(&self, entry: &KeyEntry, now: Timestamp) -> Value {
+        let p = &entry.policy;
+        let state = lock(&entry.state);
+        let since = |secs: u64| {
+            now.checked_sub(jiff::SignedDuration::from_secs(
+                secs.min(i64::MAX as u64) as i64
+            ))
+            .unwrap_or(Timestamp::MIN)
+        };
+        let spend: Vec<Value> = p
+            .limits
+            .spend
+            .iter()
+            .map(|l| {
+                let used = state.ledger.spent(l.asset, since(l.window));
+                json!({
+                    "asset": asset_name(l.asset),
+                    "amount": l.amount.to_string(),
+                    "window": valet_policy::units::format_duration(l.window),
+                    "used": used.to_string(),
+                    "remaining": l.amount.saturating_sub(used).to_string(),
+                })
+            })
+            .collect();
+        let rate = p.limits.rate.map(|r| {
+            let used = state.ledger.requests_since(since(r.window));
+            json!({
+                "max_requests": r.max_requests,
+                "window": valet_policy::units::format_duration(r.window),
+                "remaining": r.max_requests.saturating_sub(used),
+            })
+        });
+        json!({
+            "id": entry.record.id,
+            "name": entry.record.name,
+            "wallet": entry.record.wallet,
+            "profile": p.profile.as_str(),
+            "mode": match entry.record.mode { valet_store::KeyMode::Gateway => "gateway", valet_store::KeyMode::Onchain => "onchain" },
+            "chains": if p.chains.is_empty() { vec![self.upstream.chain_id()] } else { p.chains.clone() },
+            "expires_at": entry.record.expires_at.to_string(),
+            "not_before": p.not_before.map(|t| t.to_string()),
+            "revoked": state.revoked,
+            "schedule": p.schedule.as_ref().map(|s| json!({
+                "days": s.days,
+                "hours": s.hours.map(|(a, b)| format!("{:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)),
+                "timezone": s.timezone_name,
+            })),
+            "limits": {
+                "max_value_per_tx": p.limits.max_value_per_tx.map(|v| v.to_string()),
+                "max_fee_per_gas": p.limits.max_fee_per_gas.map(|v| v.to_string()),
+                "max_pending": p.limits.max_pending,
+                "pending": state.pending.len(),
+                "spend": spend,
+                "rate": rate,
+            },
+        })
+    }
+
+    /// Drops pending transactions the chain has moved past (mined or replaced).
+    pub(crate) async fn reap_pending(&self) {
+        let entries: Vec<Arc<KeyEntry>> = self
+            .keys
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        if entries.iter().all(|e| lock(&e.state).pending.is_empty()) {
+            return;
+        }
+        let Ok(mined) = self
+            .upstream
+            .forward(
+                "eth_getTransactionCount",
+                &json!([self.wallet.address(), "latest"]),
+            )
+            .await
+        else {
+            return;
+        };
+        let Some(count) = mined
+            .as_str()
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        else {
+            return;
+        };
+        for e in entries {
+            lock(&e.state).pending.retain(|(nonce, _)| *nonce >= count);
+        }
+    }
+}
+
+enum Fill {
+    Simulation(String),
+    Upstream(valet_chain::Error),
+}
+
+/// Locks a mutex, recovering from poisoning (a panic elsewhere never unlocks a key for good,
+/// and never leaves it half-updated: every critical section is straight-line).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn asset_name(asset: valet_policy::Asset) -> String {
+    match asset {
+        valet_policy::Asset::Native => "native".into(),
+        valet_policy::Asset::Token(t) => t.to_string(),
+    }
+}
+
+/// The EIP-712 object among the params of a typed-data request.
+fn typed_data_param(params: &Value) -> Option<alloy::dyn_abi::TypedData> {
+    let items = params.as_array()?;
+    items.iter().find_map(|v| match v {
+        Value::String(s) if !s.starts_with("0x") => serde_json::from_str(s).ok(),
+        Value::Object(_) => serde_json::from_value(v.clone()).ok(),
+        _ => None,
+    })
+}
+
+/// A decoded summary of a request for the audit log and the live feed.
+fn summarize(request: &Request) -> Value {
+    match request {
+        Request::Transaction { tx, .. } => json!({
+            "to": tx.to,
+            "value": tx.value.to_string(),
+            "selector": tx.data.get(..4).map(hex::encode_prefixed),
+            "gas": tx.gas,
+            "max_fee_per_gas": tx.max_fee_per_gas.map(|f| f.to_string()),
+        }),
+        Request::TypedData(d) => json!({
+            "primary_type": d.primary_type,
+            "domain": d.domain_name,
+            "verifying_contract": d.verifying_contract,
+            "spender": d.spender,
+        }),
+        Request::PersonalSign(m) => json!({ "bytes": m.len() }),
+        _ => json!({}),
+    }
+}

@@ -1,0 +1,211 @@
+//! Every JSON-RPC error code of SPEC section 5, produced by malformed, hostile and refused
+//! requests. None of them panics, leaks internals or leaves a reservation behind.
+
+use crate::env::{Env, code, violations};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn every_error_code() {
+    let env = Env::start().await;
+    let (_, key) = env
+        .issue(
+            r#"
+            profile = "full-access"
+            expires_in = "1h"
+            [[limits.spend]]
+            asset = "native"
+            amount = "1 ether"
+            window = "24h"
+            "#,
+        )
+        .await;
+    let k = Some(key.as_str());
+
+    // -32700: not JSON.
+    let (_, r) = env.post(k, "{not json").await;
+    assert_eq!(code(&r), Some(-32700));
+    // -32600: not a request, empty and oversized batches, deep nesting, huge bodies.
+    for body in [
+        "5".to_string(),
+        "[]".to_string(),
+        format!("[{}]", vec!["{}"; 101].join(",")),
+        "[".repeat(65) + &"]".repeat(65),
+    ] {
+        let (_, r) = env.post(k, body.clone()).await;
+        assert_eq!(code(&r), Some(-32600), "{body:.40}: {r}");
+    }
+    let (status, r) = env.post(k, vec![b' '; 2 << 20]).await;
+    assert_eq!((status, code(&r)), (413, Some(-32600)));
+    let (_, r) = env
+        .post(
+            k,
+            json!({ "jsonrpc": "2.0", "id": 1, "params": [] }).to_string(),
+        )
+        .await;
+    assert_eq!(code(&r), Some(-32600), "no method");
+    // -32601: unknown method.
+    assert_eq!(
+        code(&env.rpc(&key, "eth_mine", json!([])).await),
+        Some(-32601)
+    );
+    // -32602: bad params, a foreign `from`, typed data nested too deep.
+    assert_eq!(
+        code(&env.rpc(&key, "eth_sendTransaction", json!("x")).await),
+        Some(-32602)
+    );
+    let foreign =
+        json!([{ "from": "0x00000000000000000000000000000000000000ff", "to": env.wallet }]);
+    assert_eq!(
+        code(&env.rpc(&key, "eth_sendTransaction", foreign).await),
+        Some(-32602)
+    );
+    let mut types = serde_json::Map::new();
+    types.insert(
+        "EIP712Domain".into(),
+        json!([{ "name": "chainId", "type": "uint256" }]),
+    );
+    for i in 0..17 {
+        types.insert(
+            format!("T{i}"),
+            json!([{ "name": "x", "type": format!("T{}", i + 1) }]),
+        );
+    }
+    types.insert("T17".into(), json!([{ "name": "v", "type": "uint256" }]));
+    let deep = json!({ "types": types, "primaryType": "T0", "domain": { "chainId": 31337 }, "message": {} });
+    assert_eq!(
+        code(
+            &env.rpc(&key, "eth_signTypedData_v4", json!([env.wallet, deep]))
+                .await
+        ),
+        Some(-32602)
+    );
+    // 4001: denied by policy, with violations and the request id.
+    let r = env.rpc(&key, "eth_sign", json!([env.wallet, "0x00"])).await;
+    assert_eq!(
+        (code(&r), violations(&r)),
+        (Some(4001), vec!["method_not_allowed".to_string()])
+    );
+    assert!(
+        r["error"]["data"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with('r'))
+    );
+    // A batch: each element on its own.
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "eth_chainId" },
+        7,
+        { "jsonrpc": "2.0", "id": 3, "method": "eth_sign", "params": [] }
+    ]);
+    let (_, r) = env.post(k, batch.to_string()).await;
+    assert_eq!(r[0]["result"], "0x7a69");
+    assert_eq!(code(&r[1]), Some(-32600));
+    assert_eq!(violations(&r[2]), ["method_not_allowed"], "eth_sign is denied whatever its params");
+
+    // -32603: the node is gone. No internals in the reply, nothing reserved.
+    std::process::Command::new("kill")
+        .args(["-9", &env.anvil.pid().to_string()])
+        .status()
+        .unwrap();
+    let tx = json!([{ "to": "0x00000000000000000000000000000000000000bb", "value": "0x1", "gas": "0x5208" }]);
+    let r = env.rpc(&key, "eth_sendTransaction", tx).await;
+    assert_eq!(code(&r), Some(-32603), "{r}");
+    assert!(r["error"]["data"]["request_id"].is_string());
+    assert!(!r.to_string().contains("127.0.0.1"), "no internals: {r}");
+    let r = env.rpc(&key, "eth_blockNumber", json!([])).await;
+    assert_eq!(code(&r), Some(-32603), "{r}");
+    let perms = env.rpc(&key, "valet_getPermissions", json!([])).await;
+    assert_eq!(
+        perms["result"]["limits"]["spend"][0]["remaining"], "1000000000000000000",
+        "{perms}"
+    );
+}
+
+#[tokio::test]
+async fn refused_keys_get_4100_with_the_reason() {
+    let env = Env::start().await;
+    let reason = |r: &Value| {
+        (
+            code(r),
+            r["error"]["data"]["reason"].as_str().map(str::to_string),
+        )
+    };
+    let unknown = (Some(4100), Some("unknown".to_string()));
+
+    let (_, r) = env
+        .post(
+            None,
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_accounts" }).to_string(),
+        )
+        .await;
+    assert_eq!(reason(&r), unknown, "no key");
+    let r = env
+        .rpc("valet_kffffffffffff_00", "eth_accounts", json!([]))
+        .await;
+    assert_eq!(reason(&r), unknown, "malformed key");
+    let (_, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1h\"\n")
+        .await;
+    let forged = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(
+        reason(&env.rpc(&forged, "eth_accounts", json!([])).await),
+        unknown,
+        "wrong secret"
+    );
+
+    let (_, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1s\"\n")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_accounts", json!([])).await),
+        (Some(4100), Some("expired".into()))
+    );
+
+    let (_, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1h\"\nip_allow = [\"10.0.0.0/8\"]\n")
+        .await;
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_accounts", json!([])).await),
+        (Some(4100), Some("ip_not_allowed".into()))
+    );
+    // Behind a trusted proxy, the forwarded address counts.
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_accounts" }).to_string();
+    let r: Value = env
+        .client
+        .post(format!("{}/rpc", env.url))
+        .bearer_auth(&key)
+        .header("x-forwarded-for", "10.1.2.3, 192.0.2.1")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"], json!([env.wallet]), "{r}");
+
+    // -32005: rate limited, with a retry hint.
+    let (_, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1h\"\n[limits.rate]\nmax_requests = 2\nwindow = \"1m\"\n")
+        .await;
+    for _ in 0..2 {
+        assert!(env.rpc(&key, "eth_chainId", json!([])).await["result"].is_string());
+    }
+    let r = env.rpc(&key, "eth_chainId", json!([])).await;
+    assert_eq!(code(&r), Some(-32005), "{r}");
+    assert!(r["error"]["data"]["retry_after_ms"].as_u64().unwrap() > 0);
+
+    // The admin API wants its token.
+    let r = env
+        .client
+        .get(format!("{}/api/v1/keys", env.url))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}

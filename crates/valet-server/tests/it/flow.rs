@@ -1,0 +1,254 @@
+//! The agent's story end to end: allowed swaps are mined, forbidden calls are denied with their
+//! violations, the owner revokes, and the audit log holds it all.
+
+use crate::env::{Env, code, violations};
+use alloy::{
+    consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable},
+    eips::eip2718::Decodable2718,
+    primitives::{Address, B256, U256, hex},
+    sol_types::SolCall,
+};
+use serde_json::{Value, json};
+use std::time::Duration;
+use valet_chain::contracts::abi::{ITestStablecoin, IUniswapV2Router02};
+
+const STRANGER: Address = Address::with_last_byte(0xbb);
+const DEADLINE: u64 = 4_000_000_000;
+
+fn send(from: Address, to: Address, data: Vec<u8>) -> Value {
+    json!([{ "from": from, "to": to, "data": hex::encode_prefixed(data) }])
+}
+
+async fn mined(env: &Env, resp: &Value) -> bool {
+    let hash: B256 = resp["result"]
+        .as_str()
+        .expect("a transaction hash")
+        .parse()
+        .unwrap();
+    let upstream = valet_chain::Upstream::connect(&env.anvil.url())
+        .await
+        .unwrap();
+    upstream
+        .wait_for_receipt(hash, Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn swap_allowed_then_denied_then_revoked() {
+    let env = Env::start().await;
+    let (id, key) = env.issue(&env.swap_policy()).await;
+    let (token, router, weth) = (env.sandbox.token, env.sandbox.router, env.sandbox.weth);
+
+    let accounts = env.rpc(&key, "eth_accounts", json!([])).await;
+    assert_eq!(accounts["result"], json!([env.wallet]));
+    assert_eq!(
+        env.rpc(&key, "eth_chainId", json!([])).await["result"],
+        "0x7a69"
+    );
+
+    // Approve the trusted router: allowed, not counted.
+    let approve = ITestStablecoin::approveCall {
+        spender: router,
+        amount: U256::MAX,
+    }
+    .abi_encode();
+    let resp = env
+        .rpc(
+            &key,
+            "eth_sendTransaction",
+            send(env.wallet, token, approve),
+        )
+        .await;
+    assert!(mined(&env, &resp).await, "{resp}");
+
+    // A swap of 400 tUSD paying the wallet: allowed, mined, balance moves.
+    let before = env.token_balance(env.wallet).await;
+    let swap = |amount: u64, to: Address| {
+        IUniswapV2Router02::swapExactTokensForETHCall {
+            amountIn: U256::from(amount),
+            amountOutMin: U256::from(1),
+            path: vec![token, weth],
+            to,
+            deadline: U256::from(DEADLINE),
+        }
+        .abi_encode()
+    };
+    let resp = env
+        .rpc(
+            &key,
+            "eth_sendTransaction",
+            send(env.wallet, router, swap(400_000_000, env.wallet)),
+        )
+        .await;
+    assert!(mined(&env, &resp).await, "{resp}");
+    assert_eq!(
+        before - env.token_balance(env.wallet).await,
+        U256::from(400_000_000u64)
+    );
+
+    // A token transfer to a stranger: denied.
+    let transfer = ITestStablecoin::transferCall {
+        to: STRANGER,
+        amount: U256::from(1),
+    }
+    .abi_encode();
+    let resp = env
+        .rpc(
+            &key,
+            "eth_sendTransaction",
+            send(env.wallet, token, transfer),
+        )
+        .await;
+    assert_eq!(code(&resp), Some(4001), "{resp}");
+    assert_eq!(violations(&resp), ["function_not_allowed"]);
+    assert!(resp["error"]["data"]["request_id"].is_string());
+
+    // A swap paying a stranger: denied.
+    let resp = env
+        .rpc(
+            &key,
+            "eth_sendTransaction",
+            send(env.wallet, router, swap(1_000_000, STRANGER)),
+        )
+        .await;
+    assert_eq!(violations(&resp), ["argument_not_allowed"], "{resp}");
+
+    // 700 more: 1 100 > the 1 000 daily cap.
+    let resp = env
+        .rpc(
+            &key,
+            "eth_sendTransaction",
+            send(env.wallet, router, swap(700_000_000, env.wallet)),
+        )
+        .await;
+    assert_eq!(violations(&resp), ["spend_limit_exceeded"], "{resp}");
+    assert_eq!(
+        before - env.token_balance(env.wallet).await,
+        U256::from(400_000_000u64),
+        "denials spend nothing"
+    );
+
+    // What remains, as the agent sees it.
+    let perms = env.rpc(&key, "valet_getPermissions", json!([])).await;
+    assert_eq!(
+        perms["result"]["limits"]["spend"][0]["remaining"], "600000000",
+        "{perms}"
+    );
+
+    // The owner revokes; the very next request is refused.
+    let revoked = env
+        .admin(reqwest::Method::POST, &format!("/keys/{id}/revoke"))
+        .await;
+    assert_eq!(revoked["revoked"], true);
+    let resp = env.rpc(&key, "eth_accounts", json!([])).await;
+    assert_eq!(code(&resp), Some(4100));
+    assert_eq!(resp["error"]["data"]["reason"], "revoked");
+
+    // Every step is in the audit log, the chain verifies, the mined hashes are there.
+    let verify = env.admin(reqwest::Method::GET, "/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    let log = env
+        .admin(reqwest::Method::GET, &format!("/audit?key={id}"))
+        .await;
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "tx.sent").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"key.revoke"));
+    let denied = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["decision"] == "deny")
+        .count();
+    assert_eq!(denied, 4, "three policy denials and one revoked request");
+}
+
+#[tokio::test]
+async fn signed_transactions_recover_to_the_wallet() {
+    let env = Env::start().await;
+    let (_, key) = env
+        .issue(
+            r#"
+        profile = "full-access"
+        expires_in = "1h"
+        "#,
+        )
+        .await;
+    let params = json!([{
+        "to": STRANGER, "value": "0x2386f26fc10000", "gas": "0x5208",
+        "maxFeePerGas": "0x3b9aca00", "maxPriorityFeePerGas": "0x1"
+    }]);
+    let resp = env.rpc(&key, "eth_signTransaction", params).await;
+    let raw = hex::decode(resp["result"].as_str().expect("raw transaction")).unwrap();
+    let tx = TxEnvelope::decode_2718(&mut raw.as_slice()).unwrap();
+    assert_eq!(tx.recover_signer().unwrap(), env.wallet);
+    assert_eq!(tx.chain_id(), Some(31337));
+    assert_eq!(tx.to(), Some(STRANGER));
+    assert_eq!(tx.value(), U256::from(10_000_000_000_000_000u64));
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_pass_a_cap_together() {
+    let env = Env::start().await;
+    // Each request is 0.1 ether + 21 000 wei of fee: exactly ten fit.
+    let (_, key) = env
+        .issue(&format!(
+            r#"
+            profile = "custom"
+            expires_in = "1h"
+            [[allow]]
+            target = "{STRANGER}"
+            [[limits.spend]]
+            asset = "native"
+            amount = "{}"
+            window = "24h"
+            "#,
+            10 * (100_000_000_000_000_000u128 + 21_000)
+        ))
+        .await;
+    let params = json!([{
+        "to": STRANGER, "value": "0x16345785d8a0000", "gas": "0x5208",
+        "maxFeePerGas": "0x1", "maxPriorityFeePerGas": "0x1"
+    }]);
+    let tasks: Vec<_> = (0..500)
+        .map(|_| {
+            let (client, url, key, params) = (env.client.clone(), env.url.clone(), key.clone(), params.clone());
+            tokio::spawn(async move {
+                let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_signTransaction", "params": params });
+                let resp: Value = client
+                    .post(format!("{url}/rpc"))
+                    .bearer_auth(key)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                resp
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        let resp = t.await.unwrap();
+        if resp["result"].is_string() {
+            allowed += 1;
+        } else {
+            assert_eq!(violations(&resp), ["spend_limit_exceeded"], "{resp}");
+        }
+    }
+    assert_eq!(allowed, 10);
+    let verify = env.admin(reqwest::Method::GET, "/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(verify["entries"].as_u64().unwrap() >= 500 + 10);
+}
