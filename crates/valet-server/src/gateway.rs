@@ -247,6 +247,20 @@ impl Gateway {
             other => other,
         };
 
+        // The EIP-712 object the wallet will hash must parse before anything is reserved.
+        let typed = match &request {
+            Request::TypedData(_) => match typed_data_param(params) {
+                Some(data) => Some(data),
+                None => {
+                    let why = "typed data does not parse as EIP-712";
+                    self.audit_error(&rid, now, &key_id, method, caller.ip, why)
+                        .await?;
+                    return Err(RpcError::InvalidParams(why.into()));
+                }
+            },
+            _ => None,
+        };
+
         // 3. Decide and reserve, under the key's lock.
         let ctx = Context {
             wallet,
@@ -346,8 +360,9 @@ impl Gateway {
                     .await
             }
             Request::TypedData(_) => {
-                let data = typed_data_param(params)
-                    .ok_or_else(|| RpcError::InvalidParams("typed data does not parse".into()))?;
+                let Some(data) = typed else {
+                    return Err(self.internal(&rid, "typed data was not parsed"));
+                };
                 let sig = self
                     .wallet
                     .sign_typed_data(&data)

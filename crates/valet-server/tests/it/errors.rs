@@ -99,7 +99,11 @@ async fn every_error_code() {
     let (_, r) = env.post(k, batch.to_string()).await;
     assert_eq!(r[0]["result"], "0x7a69");
     assert_eq!(code(&r[1]), Some(-32600));
-    assert_eq!(violations(&r[2]), ["method_not_allowed"], "eth_sign is denied whatever its params");
+    assert_eq!(
+        violations(&r[2]),
+        ["method_not_allowed"],
+        "eth_sign is denied whatever its params"
+    );
 
     // -32603: the node is gone. No internals in the reply, nothing reserved.
     std::process::Command::new("kill")

@@ -252,3 +252,88 @@ async fn concurrent_requests_never_pass_a_cap_together() {
     assert_eq!(verify["ok"], true, "{verify}");
     assert!(verify["entries"].as_u64().unwrap() >= 500 + 10);
 }
+
+#[tokio::test]
+async fn typed_data_and_messages_are_signed_by_the_wallet() {
+    let env = Env::start().await;
+    let (_, key) = env
+        .issue(
+            r#"
+            profile = "custom"
+            expires_in = "1h"
+            [typed_data]
+            allow = [{ name = "Permit2", primary_type = "PermitSingle" }]
+            [messages]
+            personal_sign = "allow"
+            "#,
+        )
+        .await;
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "PermitSingle": [
+                { "name": "details", "type": "PermitDetails" },
+                { "name": "spender", "type": "address" },
+                { "name": "sigDeadline", "type": "uint256" }
+            ],
+            "PermitDetails": [
+                { "name": "token", "type": "address" },
+                { "name": "amount", "type": "uint160" },
+                { "name": "expiration", "type": "uint48" },
+                { "name": "nonce", "type": "uint48" }
+            ]
+        },
+        "primaryType": "PermitSingle",
+        "domain": { "name": "Permit2", "chainId": 31337, "verifyingContract": "0x000000000022D473030F116dDEE9F6B43aC78BA3" },
+        "message": {
+            "details": { "token": env.sandbox.token, "amount": "1000000", "expiration": "4000000000", "nonce": "0" },
+            "spender": env.sandbox.router,
+            "sigDeadline": "4000000000"
+        }
+    });
+    let resp = env
+        .rpc(&key, "eth_signTypedData_v4", json!([env.wallet, typed]))
+        .await;
+    let sig: alloy::primitives::Signature = resp["result"]
+        .as_str()
+        .expect("a signature")
+        .parse()
+        .unwrap();
+    let data: alloy::dyn_abi::TypedData = serde_json::from_value(typed).unwrap();
+    let hash = data.eip712_signing_hash().unwrap();
+    assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), env.wallet);
+
+    let resp = env
+        .rpc(&key, "personal_sign", json!(["0x68656c6c6f", env.wallet]))
+        .await;
+    let sig: alloy::primitives::Signature = resp["result"]
+        .as_str()
+        .expect("a signature")
+        .parse()
+        .unwrap();
+    assert_eq!(sig.recover_address_from_msg(b"hello").unwrap(), env.wallet);
+
+    // Not allowed: another domain's typed data, and eth_sign whatever the policy.
+    let mut other = data_with_name("Other");
+    other["domain"]["chainId"] = json!(31337);
+    let resp = env
+        .rpc(&key, "eth_signTypedData_v4", json!([env.wallet, other]))
+        .await;
+    assert_eq!(violations(&resp), ["typed_data_not_allowed"], "{resp}");
+}
+
+fn data_with_name(name: &str) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [{ "name": "name", "type": "string" }, { "name": "chainId", "type": "uint256" }],
+            "Mail": [{ "name": "contents", "type": "string" }]
+        },
+        "primaryType": "Mail",
+        "domain": { "name": name },
+        "message": { "contents": "hi" }
+    })
+}
