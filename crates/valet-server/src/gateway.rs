@@ -155,7 +155,11 @@ impl Gateway {
     }
 
     /// Appends audit records durably and publishes them on the live feed.
-    pub(crate) async fn audit(&self, batch: Batch) -> Result<(), valet_store::Error> {
+    pub(crate) async fn audit(&self, mut batch: Batch) -> Result<(), valet_store::Error> {
+        // Agent-supplied text (type names, field names) may hold NUL, which PostgreSQL refuses.
+        for record in &mut batch.audit {
+            scrub(&mut record.detail);
+        }
         let entries = self.journal.submit(batch).await?;
         for e in &entries {
             let _ = self.events.send(valet_store::entry_to_json(e));
@@ -174,6 +178,11 @@ impl Gateway {
         let Some(method) = req.get("method").and_then(Value::as_str) else {
             return Err(RpcError::InvalidRequest("`method` must be a string".into()));
         };
+        if method.is_empty() || method.len() > 64 || method.chars().any(char::is_control) {
+            return Err(RpcError::InvalidRequest(
+                "`method` is not a method name".into(),
+            ));
+        }
         if req.get("jsonrpc").is_some_and(|v| v != "2.0") {
             return Err(RpcError::InvalidRequest("`jsonrpc` must be \"2.0\"".into()));
         }
@@ -346,6 +355,11 @@ impl Gateway {
         })
         .await
         .map_err(|e| self.internal(&rid, e))?;
+
+        // A revocation that landed while the entry was being written wins.
+        if lock(&entry.state).revoked {
+            return Err(RpcError::Unauthorized(AuthFailure::Revoked));
+        }
 
         // 5. Answer: sign, broadcast, pass through.
         match request {
@@ -730,6 +744,16 @@ impl Gateway {
 enum Fill {
     Simulation(String),
     Upstream(valet_chain::Error),
+}
+
+/// Replaces NUL characters in every string of an audit detail.
+fn scrub(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
 }
 
 /// Locks a mutex, recovering from poisoning (a panic elsewhere never unlocks a key for good,

@@ -43,6 +43,25 @@ async fn every_error_code() {
         )
         .await;
     assert_eq!(code(&r), Some(-32600), "no method");
+    // Control characters in a method, or NUL inside typed data, never reach the store as
+    // such (PostgreSQL refuses NUL) and never stop the audit writer.
+    assert_eq!(
+        code(&env.rpc(&key, "eth_\u{0}sign", json!([])).await),
+        Some(-32600)
+    );
+    let nul = json!({ "types": { "EIP712Domain": [], "M\u{0}": [] }, "primaryType": "M\u{0}", "domain": {}, "message": {} });
+    assert_eq!(
+        code(
+            &env.rpc(&key, "eth_signTypedData_v4", json!([env.wallet, nul]))
+                .await
+        ),
+        Some(-32602)
+    );
+    assert_eq!(
+        env.rpc(&key, "eth_chainId", json!([])).await["result"],
+        "0x7a69",
+        "the writer still runs"
+    );
     // -32601: unknown method.
     assert_eq!(
         code(&env.rpc(&key, "eth_mine", json!([])).await),

@@ -1,0 +1,75 @@
+//! The [`Store`] trait and [`open`].
+
+use crate::error::{Error, Result};
+use crate::model::{AuditEntry, AuditFilter, AuditRecord, Batch, KeyRecord};
+use alloy_primitives::{B256, U256};
+use jiff::Timestamp;
+use std::sync::Arc;
+use valet_policy::Asset;
+
+/// Valet's durable state: agent keys, spend reservations and the hash-chained audit log.
+///
+/// Every method that writes an audit record extends the chain in the same transaction as the
+/// rest of its write, under a lock that serializes chain extension across connections and
+/// processes; it returns once the transaction is durable. Timestamps must lie between
+/// 1677-09-21 and 2262-04-11 (they are stored as integer nanoseconds); a value outside is an
+/// [`Error::Invalid`] and nothing is written.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new key and appends `audit`, in one transaction. A key with the same id is
+    /// [`Error::DuplicateKey`] (and nothing is written).
+    async fn insert_key(&self, key: &KeyRecord, audit: AuditRecord) -> Result<AuditEntry>;
+
+    /// The key with this id, if there is one.
+    async fn key(&self, id: &str) -> Result<Option<KeyRecord>>;
+
+    /// Every key, oldest first (by `created_at`, then id).
+    async fn keys(&self) -> Result<Vec<KeyRecord>>;
+
+    /// Revokes the key as of `at` and appends `audit`, in one transaction. Returns false (and
+    /// appends nothing) if the key is unknown or already revoked.
+    async fn revoke_key(&self, id: &str, at: Timestamp, audit: AuditRecord) -> Result<bool>;
+
+    /// Revokes every key not yet revoked, as of `at`, and appends `audit` (always), in one
+    /// transaction. Returns how many keys it revoked.
+    async fn revoke_all(&self, at: Timestamp, audit: AuditRecord) -> Result<u64>;
+
+    /// Writes the batch in ONE transaction: reservations, then releases, then the audit
+    /// records chained in order. Durable (committed and fsync'd) when it returns; on error
+    /// nothing of it was written. Returns the new audit entries.
+    async fn append(&self, batch: Batch) -> Result<Vec<AuditEntry>>;
+
+    /// The key's reservations not released and made strictly after `since`, oldest first.
+    async fn reservations(
+        &self,
+        key_id: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, Asset, U256)>>;
+
+    /// Audit entries matching `filter`, by seq ascending (with a limit, the latest N, still
+    /// ascending). The default filter returns the whole log, as [`verify`](crate::verify)
+    /// needs it.
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    /// The latest entry's seq and hash, or `None` for an empty log.
+    async fn audit_head(&self) -> Result<Option<(u64, B256)>>;
+}
+
+/// Opens (and migrates) a store: `sqlite://PATH` (the file is created with mode 0600 if
+/// missing; its directory must exist), `sqlite::memory:`, or `postgres://USER:PASSWORD@HOST/DB`
+/// (`postgresql://` too; `?options[search_path]=SCHEMA` picks a schema).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(crate::sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(crate::postgres::PgStore::open(url).await?))
+    } else {
+        let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
+        Err(Error::invalid(
+            "database URL",
+            format!(
+                "unsupported scheme {scheme:?}; use sqlite://PATH, sqlite::memory: or postgres://…"
+            ),
+        ))
+    }
+}
