@@ -4,11 +4,12 @@ mod audit_export;
 mod audit_log;
 mod audit_verify;
 mod init;
-mod key_issue;
+pub(crate) mod key_issue;
 mod key_list;
 mod key_revoke;
 mod key_show;
 mod policy_check;
+mod run;
 mod sandbox;
 mod serve;
 
@@ -33,6 +34,8 @@ pub(crate) enum Command {
     /// Read, verify and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run a command with a temporary key, revoked when it exits.
+    Run(run::Args),
     /// The demo: a local chain, a real token and DEX, an agent allowed and then blocked.
     Sandbox(sandbox::Args),
 }
@@ -89,6 +92,7 @@ impl Command {
                 Self::Audit(AuditCommand::Log(a)) => a.run(home).await,
                 Self::Audit(AuditCommand::Verify(a)) => a.run(home).await,
                 Self::Audit(AuditCommand::Export(a)) => a.run(home).await,
+                Self::Run(a) => a.run(home).await,
                 Self::Sandbox(a) => a.run().await,
                 Self::Policy(PolicyCommand::Check(a)) => a.run(),
             }
