@@ -12,6 +12,7 @@ mod policy_check;
 mod run;
 mod sandbox;
 mod serve;
+mod wallet_show;
 
 use crate::home::HomeArgs;
 use clap::Subcommand;
@@ -25,6 +26,9 @@ pub(crate) enum Command {
     Init(init::Args),
     /// Run the gateway.
     Serve(serve::Args),
+    /// The wallet: address, custody, delegation.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
     /// Issue, list, show and revoke agent keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -38,6 +42,13 @@ pub(crate) enum Command {
     Run(run::Args),
     /// The demo: a local chain, a real token and DEX, an agent allowed and then blocked.
     Sandbox(sandbox::Args),
+}
+
+/// `valet wallet …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Show the wallet.
+    Show(wallet_show::Args),
 }
 
 /// `valet key …`
@@ -85,6 +96,7 @@ impl Command {
             match self {
                 Self::Init(a) => a.run(home).await,
                 Self::Serve(a) => a.run(home).await,
+                Self::Wallet(WalletCommand::Show(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Issue(a)) => a.run(home).await,
                 Self::Key(KeyCommand::List(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Show(a)) => a.run(home).await,
