@@ -62,6 +62,24 @@ impl SpendLedger {
         }
     }
 
+    /// Releases a reservation made by [`reserve`](Self::reserve) with the same spend and time
+    /// (the transaction was rejected and can never be mined).
+    pub fn release(&mut self, spend: &Spend, at: Timestamp) {
+        for (asset, amount) in spend {
+            let Some((_, entries)) = self.reservations.iter_mut().find(|(a, _)| a == asset) else {
+                continue;
+            };
+            let end = entries.partition_point(|(t, _)| *t <= at);
+            let Some(i) = (0..end).rev().find(|&i| entries[i].0 == at) else {
+                continue;
+            };
+            // Entry i (and every later running total) holds `amount` less.
+            for entry in &mut entries[i..] {
+                entry.1 = entry.1.saturating_sub(*amount);
+            }
+        }
+    }
+
     /// Sets the number of signed transactions not yet mined.
     pub fn set_pending(&mut self, pending: u32) {
         self.pending = pending;
@@ -134,6 +152,19 @@ mod tests {
         assert_eq!(l.requests_since(t(0)), 3);
         assert_eq!(l.requests_since(t(1)), 2);
         assert_eq!(l.requests_since(t(5)), 0);
+    }
+
+    #[test]
+    fn release_undoes_a_reservation() {
+        let mut l = SpendLedger::new();
+        l.reserve(&vec![(Asset::Native, U256::from(5))], t(10));
+        l.reserve(&vec![(Asset::Native, U256::from(7))], t(20));
+        l.reserve(&vec![(Asset::Native, U256::from(9))], t(30));
+        l.release(&vec![(Asset::Native, U256::from(7))], t(20));
+        assert_eq!(l.spent(Asset::Native, t(0)), U256::from(14));
+        assert_eq!(l.spent(Asset::Native, t(15)), U256::from(9));
+        l.release(&vec![(Asset::Native, U256::from(1))], t(99)); // nothing there: no change
+        assert_eq!(l.spent(Asset::Native, t(0)), U256::from(14));
     }
 
     #[test]
