@@ -3,13 +3,14 @@
 use crate::{
     decision::{Decision, Spend, Violation, ViolationCode as Code},
     decode::{
-        Action, Asset, Call, CallKind, EffectKind, Permit2Op, SENTINEL_ADDRESS_THIS,
-        SENTINEL_MSG_SENDER, TokenOp, TypedDataSummary, decode_transaction,
+        Action, Amount, Asset, Call, CallKind, EffectKind, Payee, Payer, Permit2Op, RouterAsset,
+        RouterFlow, SENTINEL_ADDRESS_THIS, SENTINEL_MSG_SENDER, TokenOp, TypedDataSummary,
+        decode_transaction,
     },
     ledger::Usage,
     policy::*,
     request::{Request, TxRequest},
-    routers::{MULTICALL3, PERMIT2, builtin_routers, builtin_weth},
+    routers::{MULTICALL3, PERMIT2, builtin_position_manager, builtin_routers, builtin_weth},
     units::format_duration,
 };
 use alloy_primitives::{Address, U256};
@@ -158,7 +159,12 @@ impl Evaluator<'_> {
     /// Checks that apply to every signature: chain and schedule.
     fn signing(&mut self) {
         let chain = self.ctx.chain_id;
-        if !self.policy.chains.is_empty() && !self.policy.chains.contains(&chain) {
+        if chain == 0 {
+            self.deny(
+                Code::ChainNotAllowed,
+                "chain id 0 names no chain: a signature for it is not bound to one",
+            );
+        } else if !self.policy.chains.is_empty() && !self.policy.chains.contains(&chain) {
             self.deny(
                 Code::ChainNotAllowed,
                 format!("chain {chain} is not in chains {:?}", self.policy.chains),
@@ -184,8 +190,53 @@ impl Evaluator<'_> {
     fn routers(&self) -> impl Iterator<Item = Address> + '_ {
         builtin_routers(self.ctx.chain_id)
             .iter()
-            .copied()
+            .map(|r| r.address)
             .chain(self.policy.routers.iter().copied())
+    }
+
+    /// Whether router `a` reads the recipient sentinels `address(1)` and `address(2)`: only
+    /// built-in routers that do (`routers.rs`); a router a policy adds is assumed not to.
+    fn reads_sentinels(&self, a: Address) -> bool {
+        builtin_routers(self.ctx.chain_id)
+            .iter()
+            .any(|r| r.address == a && r.reads_sentinels)
+    }
+
+    /// Who calls `action.calls[i]` (its `msg.sender`): the wallet for the transaction's own
+    /// call and the calls of an ERC-7821 batch it executes on itself; the container for the
+    /// calls of Multicall3 (or another batch-shaped contract); the batch's caller for the calls
+    /// of a router `multicall` (a delegatecall to itself) or Universal Router commands.
+    fn caller(&self, action: &Action, mut i: usize) -> Address {
+        loop {
+            let call = action.calls.get(i);
+            let parent = call.and_then(|c| c.parent);
+            let Some((p, batch)) = parent.and_then(|p| action.calls.get(p).map(|b| (p, b))) else {
+                return self.ctx.wallet;
+            };
+            if batch.to == call.and_then(|c| c.to) && batch.to != Some(MULTICALL3) {
+                i = p;
+            } else {
+                return batch.to.unwrap_or(self.ctx.wallet);
+            }
+        }
+    }
+
+    /// Where router `router`, called by `caller`, sends what it pays `payee`.
+    fn dest(&self, payee: Payee, router: Address, caller: Address) -> Dest {
+        let sentinels = self.reads_sentinels(router);
+        let a = match payee {
+            Payee::Caller => caller,
+            Payee::Mapped(a) if sentinels && a == SENTINEL_MSG_SENDER => caller,
+            Payee::Mapped(a) if sentinels && a == SENTINEL_ADDRESS_THIS => router,
+            Payee::Mapped(a) | Payee::Literal(a) => a,
+        };
+        if a == self.ctx.wallet {
+            Dest::Wallet
+        } else if a == router {
+            Dest::Router
+        } else {
+            Dest::Other(a)
+        }
     }
 
     fn is_router(&self, a: Address) -> bool {
@@ -278,7 +329,7 @@ impl Evaluator<'_> {
     fn calls(&mut self, action: &Action) {
         // covered[i]: an allow rule permits call i, or a batch whose permission extends to it.
         let mut covered = Vec::with_capacity(action.calls.len());
-        for call in &action.calls {
+        for (i, call) in action.calls.iter().enumerate() {
             let before = self.violations.len();
             for rule in &self.policy.deny {
                 if let Some(why) = self.rule_matches(rule, call) {
@@ -290,6 +341,9 @@ impl Evaluator<'_> {
             }
             if let CallKind::Undecodable(why) = call.kind {
                 self.deny(Code::Undecodable, format!("{}: {why}", describe(call)));
+            }
+            if call.kind == CallKind::Batch && call.to == Some(MULTICALL3) {
+                self.multicall3_value(action, i);
             }
             // A denied or undecodable call is refused already: no permission can help it.
             if self.violations.len() > before {
@@ -313,15 +367,14 @@ impl Evaluator<'_> {
                     }
                     // The most specific refusal wins: a failed argument condition over a
                     // rule that names other functions of the same target.
-                    Some(Verdict::Refuse(code, why)) => {
+                    Some(Verdict::Refuse(code, why))
                         if refusal
                             .as_ref()
-                            .is_none_or(|(c, _)| *c == Code::FunctionNotAllowed)
-                        {
-                            refusal = Some((code, why));
-                        }
+                            .is_none_or(|(c, _)| *c == Code::FunctionNotAllowed) =>
+                    {
+                        refusal = Some((code, why));
                     }
-                    None => {}
+                    Some(Verdict::Refuse(..)) | None => {}
                 }
             }
             covered.push(inherited || explicit);
@@ -329,7 +382,7 @@ impl Evaluator<'_> {
             {
                 continue;
             }
-            match self.profile_verdict(call) {
+            match self.profile_verdict(action, i) {
                 Verdict::Permit => {}
                 Verdict::Refuse(code, why) => {
                     let (code, why) = match refusal {
@@ -339,6 +392,60 @@ impl Evaluator<'_> {
                     self.deny(code, why);
                 }
             }
+        }
+        if self.policy.profile == Profile::SwapOnly {
+            self.router_calls(action, &covered);
+        }
+    }
+
+    /// Every profile: Multicall3 keeps whatever native value its calls do not use (only
+    /// `aggregate3Value` forwards value), where anyone can take it.
+    fn multicall3_value(&mut self, action: &Action, i: usize) {
+        let Some(batch) = action.calls.get(i) else {
+            return;
+        };
+        let used = action.calls[i + 1..]
+            .iter()
+            .filter(|c| c.parent == Some(i))
+            .fold(U256::ZERO, |sum, c| sum.saturating_add(c.value));
+        if used != batch.value {
+            self.deny(
+                Code::ArgumentNotAllowed,
+                format!(
+                    "Multicall3 call carries {} wei but its calls use {used}: the rest would stay \
+                     in Multicall3, where anyone can take it",
+                    batch.value
+                ),
+            );
+        }
+    }
+
+    /// swap-only: follows what each router call leaves in the router (see [`Holdings`]),
+    /// unless an allow rule covers every call in it.
+    fn router_calls(&mut self, action: &Action, covered: &[bool]) {
+        for (root, call) in action.calls.iter().enumerate() {
+            let Some(to) = call.to.filter(|to| self.is_router(*to)) else {
+                continue;
+            };
+            // The calls of a router's own batch belong to the router call that contains it.
+            if call
+                .parent
+                .and_then(|p| action.calls.get(p))
+                .is_some_and(|b| b.to == call.to)
+            {
+                continue;
+            }
+            if !matches!(call.kind, CallKind::Router(_) | CallKind::Batch) {
+                continue;
+            }
+            let end = action.calls[root + 1..]
+                .iter()
+                .position(|c| c.depth <= call.depth)
+                .map_or(action.calls.len(), |n| root + 1 + n);
+            if covered.get(root..end).is_some_and(|c| c.iter().all(|c| *c)) {
+                continue;
+            }
+            self.router_call(action, root, end, to);
         }
     }
 
@@ -445,12 +552,17 @@ impl Evaluator<'_> {
     }
 
     /// Whether a batch only forwards the calls it contains, so that they alone need permission:
-    /// Multicall3, an ERC-7821 batch the wallet executes on itself, a trusted router's
-    /// `multicall` or Universal Router `execute`. A batch-shaped call to any other contract is a
-    /// call to that contract and needs a permission of its own.
+    /// Multicall3 (except under swap-only, where it is a contract like any other: the calls it
+    /// makes come from Multicall3, not the wallet, and leave what they buy there), an ERC-7821
+    /// batch the wallet executes on itself, a trusted router's `multicall` or Universal Router
+    /// `execute`. A batch-shaped call to any other contract is a call to that contract and
+    /// needs a permission of its own.
     fn is_transparent(&self, call: &Call) -> bool {
-        call.to
-            .is_some_and(|to| to == MULTICALL3 || to == self.ctx.wallet || self.is_router(to))
+        call.to.is_some_and(|to| {
+            (to == MULTICALL3 && self.policy.profile != Profile::SwapOnly)
+                || to == self.ctx.wallet
+                || self.is_router(to)
+        })
     }
 
     /// Whether an allow rule for `batch` also permits `call` inside it. A forwarding batch
@@ -471,8 +583,11 @@ impl Evaluator<'_> {
         }
     }
 
-    fn profile_verdict(&self, call: &Call) -> Verdict {
+    fn profile_verdict(&self, action: &Action, i: usize) -> Verdict {
         let refuse = |code, why: String| Verdict::Refuse(code, why);
+        let Some(call) = action.calls.get(i) else {
+            return Verdict::Permit;
+        };
         let Some(to) = call.to else {
             return match self.policy.profile {
                 Profile::FullAccess => Verdict::Permit,
@@ -484,7 +599,7 @@ impl Evaluator<'_> {
         };
         match self.policy.profile {
             Profile::FullAccess => Verdict::Permit,
-            Profile::SwapOnly => self.swap_only(call, to),
+            Profile::SwapOnly => self.swap_only(action, i, call, to),
             Profile::Custom | Profile::ReadOnly => refuse(
                 Code::TargetNotAllowed,
                 format!("no [[allow]] rule permits calls to {to}"),
@@ -492,8 +607,9 @@ impl Evaluator<'_> {
         }
     }
 
-    /// The swap-only profile (SPEC section 3).
-    fn swap_only(&self, call: &Call, to: Address) -> Verdict {
+    /// The swap-only profile (SPEC section 3) for call `i` of `action`. What a router call
+    /// leaves in the router is checked for the whole router call ([`Self::router_call`]).
+    fn swap_only(&self, action: &Action, i: usize, call: &Call, to: Address) -> Verdict {
         let router = self.is_router(to);
         // Messages are built only on refusal: formatting an address hashes it (EIP-55).
         let what = || describe(call);
@@ -508,38 +624,55 @@ impl Evaluator<'_> {
             ),
             v => v,
         };
-        // A recipient is fine when it is the wallet, or the router itself inside a batch that
-        // forwards what it holds.
-        let pays_wallet = |r: &Address| {
-            *r == self.ctx.wallet
-                || *r == SENTINEL_MSG_SENDER
-                || (call.parent.is_some() && (*r == SENTINEL_ADDRESS_THIS || *r == to))
+        // Where a router sends what it pays: the wallet, or the router itself when it reads
+        // sentinels (what it holds is then followed to the end of the router call).
+        let sentinels = self.reads_sentinels(to);
+        let pays = |payee: Payee| -> Result<(), String> {
+            match self.dest(payee, to, self.caller(action, i)) {
+                Dest::Wallet => Ok(()),
+                Dest::Router if sentinels => Ok(()),
+                Dest::Router => Err(format!(
+                    "pays {to} itself, which does not forward what it holds"
+                )),
+                Dest::Other(a) if a == SENTINEL_MSG_SENDER || a == SENTINEL_ADDRESS_THIS => {
+                    Err(format!(
+                        "pays {a} as written ({to} does not read a sentinel there): the output \
+                         would be burned"
+                    ))
+                }
+                Dest::Other(a) => Err(format!("pays out to {a}, not the wallet")),
+            }
         };
-        let spender_ok =
-            |s: &Address, amount: &U256| amount.is_zero() || self.is_trusted_spender(*s);
+        let chain = self.ctx.chain_id;
         match &call.kind {
             CallKind::Router(op) if router => {
-                match op.recipients.iter().find(|r| !pays_wallet(r)) {
+                match op.recipients.iter().find_map(|p| pays(*p).err()) {
                     None => Verdict::Permit,
-                    Some(r) => refuse(
-                        Code::ArgumentNotAllowed,
-                        format!("{} pays out to {r}, not the wallet", op.name),
-                    ),
+                    Some(why) => refuse(Code::ArgumentNotAllowed, format!("{} {why}", op.name)),
                 }
             }
             CallKind::Permit2(op) if router || to == PERMIT2 => no_value(match op {
-                Permit2Op::Approve {
-                    spender, amount, ..
-                } if spender_ok(spender, amount) => Verdict::Permit,
+                // Any amount: Permit2 moves ERC-721 tokens too (`amount` is then an id).
+                Permit2Op::Approve { spender, .. } if self.is_trusted_spender(*spender) => {
+                    Verdict::Permit
+                }
                 Permit2Op::Permit { spender, .. } if self.is_router(*spender) => Verdict::Permit,
                 Permit2Op::Approve { spender, .. } | Permit2Op::Permit { spender, .. } => refuse(
                     Code::ArgumentNotAllowed,
                     format!("Permit2 allowance to {spender}, not a trusted router"),
                 ),
-                Permit2Op::TransferFrom { transfers } if router => {
-                    match transfers.iter().find(|(_, dest, ..)| {
-                        !pays_wallet(dest) && *dest != SENTINEL_ADDRESS_THIS && *dest != to
-                    }) {
+                Permit2Op::TransferFrom { transfers, mapped } if router => {
+                    let payee = |dest| {
+                        if *mapped {
+                            Payee::Mapped(dest)
+                        } else {
+                            Payee::Literal(dest)
+                        }
+                    };
+                    match transfers
+                        .iter()
+                        .find(|(_, dest, ..)| pays(payee(*dest)).is_err())
+                    {
                         None => Verdict::Permit,
                         Some((_, dest, ..)) => refuse(
                             Code::ArgumentNotAllowed,
@@ -553,13 +686,26 @@ impl Evaluator<'_> {
                     "Permit2 transfers are not allowed".into(),
                 ),
             }),
+            CallKind::Token(
+                TokenOp::Approve { .. }
+                | TokenOp::IncreaseAllowance { .. }
+                | TokenOp::Permit { .. }
+                | TokenOp::SetApprovalForAll { .. },
+            ) if builtin_position_manager(chain) == Some(to) => refuse(
+                Code::ArgumentNotAllowed,
+                format!(
+                    "{}: Uniswap V3 positions are NFTs, and a router they are approved to \
+                     lets anyone take them (SwapRouter02's callPositionManager)",
+                    what()
+                ),
+            ),
             CallKind::Token(op) => no_value(match op {
-                TokenOp::Approve { spender, amount }
-                | TokenOp::IncreaseAllowance { spender, amount }
-                | TokenOp::Permit {
-                    spender, amount, ..
-                } => {
-                    if spender_ok(spender, amount) {
+                // Any amount, zero included: on an ERC-721 (the same selector) the amount is a
+                // token id, and `approve(to, 0)` grants token 0.
+                TokenOp::Approve { spender, .. }
+                | TokenOp::IncreaseAllowance { spender, .. }
+                | TokenOp::Permit { spender, .. } => {
+                    if self.is_trusted_spender(*spender) {
                         Verdict::Permit
                     } else {
                         refuse(
@@ -573,9 +719,17 @@ impl Evaluator<'_> {
                     approved: false, ..
                 } => Verdict::Permit,
                 TokenOp::WrapNative | TokenOp::UnwrapNative { .. }
-                    if builtin_weth(self.ctx.chain_id) == Some(to) =>
+                    if builtin_weth(chain) == Some(to) =>
                 {
-                    return Verdict::Permit;
+                    let caller = self.caller(action, i);
+                    return if caller == self.ctx.wallet {
+                        Verdict::Permit
+                    } else {
+                        refuse(
+                            Code::ArgumentNotAllowed,
+                            format!("{} acts for its caller {caller}, not the wallet", what()),
+                        )
+                    };
                 }
                 TokenOp::WrapNative | TokenOp::UnwrapNative { .. } => refuse(
                     Code::TargetNotAllowed,
@@ -601,10 +755,162 @@ impl Evaluator<'_> {
                 Code::TargetNotAllowed,
                 format!("plain native transfers are not allowed (to {to})"),
             ),
+            _ if to == MULTICALL3 => refuse(
+                Code::TargetNotAllowed,
+                "Multicall3 needs an [[allow]] rule: the calls it makes come from Multicall3, \
+                 not the wallet"
+                    .into(),
+            ),
             _ => refuse(
                 Code::TargetNotAllowed,
                 format!("{to} is not a trusted router ({})", what()),
             ),
+        }
+    }
+
+    /// Follows the assets `router` holds for the wallet through the router call
+    /// `action.calls[root..end]` (a swap, or a `multicall`/`execute` and every call in it), in
+    /// order. The native value sent with it is held from the start; a payee that is the router
+    /// (on a router that reads sentinels) adds what it is paid; a swap the router pays, a
+    /// payment, a wrap or an unwrap takes from what is held. Denies native value that no swap
+    /// or wrap spends, and anything still held at the end: whoever calls the router next can
+    /// take it (`sweepToken`, `SWEEP`, `refundETH` are permissionless).
+    fn router_call(&mut self, action: &Action, root: usize, end: usize, router: Address) {
+        let Some(call) = action.calls.get(root) else {
+            return;
+        };
+        let caller = self.caller(action, root);
+        let sentinels = self.reads_sentinels(router);
+        let weth = builtin_weth(self.ctx.chain_id).map(|w| RouterAsset::Named(Asset::Token(w)));
+        // The router's WETH9 is the chain's WETH; on a chain whose WETH Valet does not know it
+        // matches no token a swap names (so a swap never counts as spending it).
+        let norm = |a: RouterAsset| match a {
+            RouterAsset::Weth => weth.unwrap_or(a),
+            a => a,
+        };
+        let to_router = |payees: &[Payee]| {
+            sentinels
+                && payees
+                    .iter()
+                    .any(|p| self.dest(*p, router, caller) == Dest::Router)
+        };
+        let mut held = Holdings::default();
+        if !call.value.is_zero() {
+            held.add(ETHER, Some(call.value));
+        }
+        let mut spends_value = false;
+        for c in action.calls.get(root..end).unwrap_or_default() {
+            let op = match &c.kind {
+                CallKind::Router(op) => op,
+                CallKind::Permit2(Permit2Op::TransferFrom { transfers, mapped }) => {
+                    for &(from, to, amount, token) in transfers {
+                        let payee = if *mapped {
+                            Payee::Mapped(to)
+                        } else {
+                            Payee::Literal(to)
+                        };
+                        if from == self.ctx.wallet && to_router(&[payee]) {
+                            held.add(norm(RouterAsset::Named(Asset::Token(token))), Some(amount));
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            // A command allowed to fail may take nothing; what it pays may still arrive.
+            let takes = !op.may_fail;
+            let paid_to_router = to_router(&op.recipients);
+            match op.flow {
+                RouterFlow::Swap {
+                    input,
+                    amount,
+                    payer,
+                    ether_first,
+                    output,
+                } => {
+                    let input = norm(input);
+                    let mut router_pays = payer == Payer::Router;
+                    if takes && ether_first && Some(input) == weth && held.has(ETHER) {
+                        // The V3 periphery pays a WETH9 input with the ether it holds when that
+                        // covers the amount.
+                        match (amount, held.amount(ETHER).flatten()) {
+                            (Amount::Exact(n), Some(h)) if h < n => {}
+                            (Amount::Exact(n), Some(_)) => {
+                                held.take(ETHER, Amount::Exact(n));
+                                spends_value = true;
+                                router_pays = false;
+                            }
+                            // Which pays, and how much, Valet cannot tell: both stay held (an
+                            // exact-output swap needs a `refundETH` after it).
+                            _ => {
+                                held.take(ETHER, Amount::Part);
+                                spends_value = true;
+                                router_pays = false;
+                            }
+                        }
+                    }
+                    if takes && router_pays {
+                        held.take(input, amount);
+                    }
+                    if takes && payer == Payer::Caller && input == ETHER {
+                        // A V2 ETH-input swap spends all the ether sent (refunding the rest).
+                        spends_value |= held.take(ETHER, Amount::All).is_some();
+                    }
+                    if paid_to_router {
+                        held.add(norm(output), None);
+                    }
+                }
+                RouterFlow::Pay { asset, amount } => {
+                    let asset = norm(asset);
+                    let taken = if takes {
+                        held.take(asset, amount)
+                    } else {
+                        None
+                    };
+                    if let Some(taken) = taken
+                        && paid_to_router
+                    {
+                        held.add(asset, taken);
+                    }
+                }
+                RouterFlow::Convert { from, to, amount } => {
+                    let from = norm(from);
+                    let taken = if takes {
+                        held.take(from, amount)
+                    } else {
+                        held.has(from).then_some(None)
+                    };
+                    spends_value |= takes && from == ETHER && taken.is_some();
+                    if let Some(taken) = taken
+                        && paid_to_router
+                    {
+                        held.add(norm(to), taken);
+                    }
+                }
+                RouterFlow::Check => {}
+            }
+        }
+        if !call.value.is_zero() && !spends_value {
+            held.remove(ETHER);
+            self.deny(
+                Code::ArgumentNotAllowed,
+                format!(
+                    "swap-only: {} sends {} wei that no swap or wrap in it spends; native value \
+                     may only be a swap input",
+                    describe(call),
+                    call.value
+                ),
+            );
+        }
+        if !held.is_empty() {
+            self.deny(
+                Code::ArgumentNotAllowed,
+                format!(
+                    "swap-only: {}: {} would be left in the router, where anyone can take it",
+                    describe(call),
+                    held.names()
+                ),
+            );
         }
     }
 
@@ -643,8 +949,11 @@ impl Evaluator<'_> {
                 "PermitSingle"
                 | "PermitBatch"
                 | "PermitTransferFrom"
-                | "PermitBatchTransferFrom" => d.verifying_contract == Some(PERMIT2),
-                // EIP-2612 or DAI permits the decoder recognised (not look-alike NFT permits).
+                | "PermitBatchTransferFrom" => {
+                    d.verifying_contract == Some(PERMIT2) && !d.effects.is_empty()
+                }
+                // EIP-2612 or DAI permits the decoder recognised (declared with their exact
+                // fields: not look-alike NFT permits).
                 "Permit" => !d.effects.is_empty(),
                 _ => false,
             };
@@ -708,6 +1017,92 @@ impl Evaluator<'_> {
                 );
             }
         }
+    }
+}
+
+/// Where a router sends what it pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// The wallet.
+    Wallet,
+    /// The router itself.
+    Router,
+    /// Anyone else.
+    Other(Address),
+}
+
+/// Ether, as a router holds it.
+const ETHER: RouterAsset = RouterAsset::Named(Asset::Native);
+
+/// What a router holds for the wallet in the middle of a router call: each asset with its
+/// amount when Valet can tell.
+#[derive(Debug, Default)]
+struct Holdings(Vec<(RouterAsset, Option<U256>)>);
+
+impl Holdings {
+    fn add(&mut self, asset: RouterAsset, amount: Option<U256>) {
+        match self.0.iter_mut().find(|(a, _)| *a == asset) {
+            Some((_, held)) => *held = held.zip(amount).map(|(h, a)| h.saturating_add(a)),
+            None => self.0.push((asset, amount)),
+        }
+    }
+
+    /// How much of `asset` is held (`Some(None)`: some, Valet cannot tell how much).
+    fn amount(&self, asset: RouterAsset) -> Option<Option<U256>> {
+        self.0.iter().find(|(a, _)| *a == asset).map(|(_, n)| *n)
+    }
+
+    fn has(&self, asset: RouterAsset) -> bool {
+        self.amount(asset).is_some()
+    }
+
+    /// Takes `amount` of `asset`: how much was taken (`Some(None)` when Valet cannot tell), or
+    /// `None` when the router holds none of it for the wallet. What is left of an unknown
+    /// amount, or after a part, stays held.
+    fn take(&mut self, asset: RouterAsset, amount: Amount) -> Option<Option<U256>> {
+        let i = self.0.iter().position(|(a, _)| *a == asset)?;
+        let held = self.0[i].1;
+        Some(match amount {
+            Amount::All => {
+                self.0.remove(i);
+                held
+            }
+            Amount::Exact(n) => {
+                match held {
+                    Some(h) if h > n => self.0[i].1 = Some(h - n),
+                    Some(_) => {
+                        self.0.remove(i);
+                    }
+                    None => {}
+                }
+                Some(n)
+            }
+            Amount::Part => {
+                self.0[i].1 = None;
+                None
+            }
+        })
+    }
+
+    fn remove(&mut self, asset: RouterAsset) {
+        self.0.retain(|(a, _)| *a != asset);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The held assets, for messages.
+    fn names(&self) -> String {
+        self.0
+            .iter()
+            .map(|(a, _)| match a {
+                RouterAsset::Named(Asset::Native) => "ether".to_string(),
+                RouterAsset::Named(Asset::Token(t)) => format!("token {t}"),
+                RouterAsset::Weth => "WETH".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -816,4 +1211,762 @@ fn check_siwe(message: &[u8], domains: &[String], ctx: &Context) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Calldata here is built with alloy's ABI encoder (`alloy-dyn-abi`), independent of
+    //! Valet's decoder.
+
+    use super::*;
+    use crate::ledger::SpendLedger;
+    use alloy_dyn_abi::{DynSolValue as V, JsonAbiExt};
+    use alloy_primitives::{Bytes, address};
+    use serde_json::json;
+
+    const WALLET: Address = address!("00000000000000000000000000000000000000a1");
+    const STRANGER: Address = address!("742d35Cc6634C0532925a3b844Bc454e4438f44e");
+    const USDC: Address = address!("A0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
+    const DAI: Address = address!("6B175474E89094C44Da98b954EedeAC495271d0F");
+    const WETH: Address = address!("C02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2");
+    const BAYC: Address = address!("BC4CA0EdA7647A8aB7C2061c2E118A18a936f13D");
+    const V2_ROUTER: Address = address!("7a250d5630B4cF539739dF2C5dAcb4c659F2488D");
+    const V3_ROUTER: Address = address!("E592427A0AEce92De3Edee1F18E0157C05861564");
+    const SWAP_ROUTER02: Address = address!("68b3465833fb72A70ecDF485E0e4C7bD8665Fc45");
+    const UR: Address = address!("3fC91A3afd70395Cd496C647d5a6CC9D4B2b7FAD");
+    const SUSHI: Address = address!("d9e1cE17f2641f24aE83637ab66a2cca9C378B9F");
+    const NPM: Address = address!("C36442b4a4522E871399CD717aBDD847Ab11FE88");
+    const ME: Address = SENTINEL_MSG_SENDER;
+    const HERE: Address = SENTINEL_ADDRESS_THIS;
+    const DEADLINE: u64 = 1_798_761_600;
+    const ETH: u64 = 1_000_000_000_000_000_000;
+    /// The Universal Router's CONTRACT_BALANCE.
+    fn all() -> U256 {
+        U256::from(1) << 255
+    }
+
+    fn policy(profile: &str, extra: &str) -> Policy {
+        Policy::from_toml(&format!(
+            "name = \"t\"\nprofile = \"{profile}\"\nexpires_at = \"2030-01-01T00:00:00Z\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    fn ctx(chain_id: u64) -> Context {
+        let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        Context {
+            wallet: WALLET,
+            chain_id,
+            now,
+            issued_at: now,
+            client_ip: None,
+            revoked: false,
+        }
+    }
+
+    fn send(p: &Policy, to: Address, value: U256, data: Bytes) -> Decision {
+        let tx = TxRequest {
+            to: Some(to),
+            value,
+            data,
+            ..TxRequest::default()
+        };
+        let request = Request::Transaction { send: true, tx };
+        evaluate(p, &request, &SpendLedger::new(), &ctx(1))
+    }
+
+    /// The violation codes of a decision (empty when allowed).
+    fn codes(d: &Decision) -> Vec<Code> {
+        d.violations().iter().map(|v| v.code).collect()
+    }
+
+    /// Asserts a denial with exactly these codes, one message containing `needle`.
+    fn denied(d: &Decision, want: &[Code], needle: &str) {
+        assert_eq!(codes(d), want, "{d:?}");
+        assert!(
+            d.violations().iter().any(|v| v.message.contains(needle)),
+            "no message contains {needle:?}: {d:?}"
+        );
+    }
+
+    fn allowed(d: &Decision) {
+        assert!(d.is_allow(), "{d:?}");
+    }
+
+    /// Calldata of `sig` (a human-readable signature) with these arguments.
+    fn call(sig: &str, args: &[V]) -> Bytes {
+        alloy_json_abi::Function::parse(sig)
+            .unwrap()
+            .abi_encode_input(args)
+            .unwrap()
+            .into()
+    }
+
+    /// `abi.encode(args...)`: a Universal Router command input.
+    fn input(args: Vec<V>) -> V {
+        V::Bytes(V::Tuple(args).abi_encode_params())
+    }
+
+    fn a(x: Address) -> V {
+        V::Address(x)
+    }
+
+    fn n(x: u64) -> V {
+        V::Uint(U256::from(x), 256)
+    }
+
+    fn big(x: U256) -> V {
+        V::Uint(x, 256)
+    }
+
+    fn fee(x: u64) -> V {
+        V::Uint(U256::from(x), 24)
+    }
+
+    fn path(tokens: &[Address]) -> V {
+        let mut p = tokens[0].to_vec();
+        for t in &tokens[1..] {
+            p.extend([0x00, 0x01, 0xf4]);
+            p.extend(t.as_slice());
+        }
+        V::Bytes(p)
+    }
+
+    fn v2path(tokens: &[Address]) -> V {
+        V::Array(tokens.iter().map(|t| a(*t)).collect())
+    }
+
+    /// SwapRouter02 `exactInputSingle(tokenIn, tokenOut, fee, recipient, amountIn, 1, 0)`.
+    fn single02(input: Address, output: Address, recipient: Address, amount: U256) -> Bytes {
+        call(
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            &[V::Tuple(vec![
+                a(input),
+                a(output),
+                fee(500),
+                a(recipient),
+                big(amount),
+                n(1),
+                V::Uint(U256::ZERO, 160),
+            ])],
+        )
+    }
+
+    /// SwapRouter02 `exactOutputSingle(tokenIn, tokenOut, fee, recipient, out, maxIn, 0)`.
+    fn single02_out(input: Address, output: Address, max_in: U256) -> Bytes {
+        call(
+            "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            &[V::Tuple(vec![
+                a(input),
+                a(output),
+                fee(500),
+                a(WALLET),
+                n(1000),
+                big(max_in),
+                V::Uint(U256::ZERO, 160),
+            ])],
+        )
+    }
+
+    fn multicall(calls: &[Bytes]) -> Bytes {
+        let list = calls.iter().map(|c| V::Bytes(c.to_vec())).collect();
+        call("multicall(uint256,bytes[])", &[n(DEADLINE), V::Array(list)])
+    }
+
+    /// Universal Router `execute(commands, inputs, deadline)`.
+    fn execute(commands: &[u8], inputs: Vec<V>) -> Bytes {
+        call(
+            "execute(bytes,bytes[],uint256)",
+            &[V::Bytes(commands.to_vec()), V::Array(inputs), n(DEADLINE)],
+        )
+    }
+
+    /// V3_SWAP_EXACT_IN / V3_SWAP_EXACT_OUT input.
+    fn ur_v3(recipient: Address, amount: U256, tokens: &[Address], payer_is_user: bool) -> V {
+        input(vec![
+            a(recipient),
+            big(amount),
+            n(1),
+            path(tokens),
+            V::Bool(payer_is_user),
+        ])
+    }
+
+    /// V2_SWAP_EXACT_IN input.
+    fn ur_v2(recipient: Address, amount: U256, tokens: &[Address], payer_is_user: bool) -> V {
+        input(vec![
+            a(recipient),
+            big(amount),
+            n(1),
+            v2path(tokens),
+            V::Bool(payer_is_user),
+        ])
+    }
+
+    /// SWEEP / TRANSFER / PAY_PORTION input: (token, recipient, amount).
+    fn ur_pay(token: Address, recipient: Address, amount: U256) -> V {
+        input(vec![a(token), a(recipient), big(amount)])
+    }
+
+    /// WRAP_ETH / UNWRAP_WETH input: (recipient, amount).
+    fn ur_wrap(recipient: Address, amount: U256) -> V {
+        input(vec![a(recipient), big(amount)])
+    }
+
+    fn usdc(x: u64) -> U256 {
+        U256::from(x * 1_000_000)
+    }
+
+    fn eth(tenths: u64) -> U256 {
+        U256::from(tenths * ETH / 10)
+    }
+
+    const LEFT: &str = "would be left in the router";
+    const VALUE: &str = "native value may only be a swap input";
+    const BURNED: &str = "the output would be burned";
+
+    #[test]
+    fn swap_output_in_the_router_must_be_forwarded_in_the_same_call() {
+        let p = policy("swap-only", "");
+        let arg = [Code::ArgumentNotAllowed];
+        let to_router = single02(USDC, WETH, HERE, usdc(100));
+        // SwapRouter02: alone, at the top level or in a multicall, the WETH stays there.
+        denied(
+            &send(&p, SWAP_ROUTER02, U256::ZERO, to_router.clone()),
+            &arg,
+            LEFT,
+        );
+        let alone = multicall(std::slice::from_ref(&to_router));
+        denied(&send(&p, SWAP_ROUTER02, U256::ZERO, alone), &arg, LEFT);
+        // Unwrapped or swept to the wallet: forwarded.
+        for forward in [
+            call("unwrapWETH9(uint256,address)", &[n(1), a(WALLET)]),
+            call("unwrapWETH9(uint256)", &[n(1)]),
+            call("sweepToken(address,uint256)", &[a(WETH), n(0)]),
+        ] {
+            let batch = multicall(&[to_router.clone(), forward]);
+            allowed(&send(&p, SWAP_ROUTER02, U256::ZERO, batch));
+        }
+        // Swept: another token.
+        let other = call("sweepToken(address,uint256)", &[a(DAI), n(0)]);
+        let batch = multicall(&[to_router.clone(), other]);
+        denied(&send(&p, SWAP_ROUTER02, U256::ZERO, batch), &arg, LEFT);
+        // Swept before the swap: too early.
+        let sweep = call("sweepToken(address,uint256)", &[a(WETH), n(0)]);
+        let batch = multicall(&[sweep, to_router.clone()]);
+        denied(&send(&p, SWAP_ROUTER02, U256::ZERO, batch), &arg, LEFT);
+        // A second swap the router pays with all it holds (amountIn = 0), to the wallet.
+        let hop = single02(WETH, DAI, WALLET, U256::ZERO);
+        let batch = multicall(&[to_router, hop]);
+        allowed(&send(&p, SWAP_ROUTER02, U256::ZERO, batch));
+    }
+
+    #[test]
+    fn universal_router_plans_must_forward_what_the_router_holds() {
+        let p = policy("swap-only", "");
+        let arg = [Code::ArgumentNotAllowed];
+        let swap = ur_v3(HERE, usdc(100), &[USDC, WETH], true);
+        let d = |commands: &[u8], inputs| send(&p, UR, U256::ZERO, execute(commands, inputs));
+        denied(&d(&[0x00], vec![swap.clone()]), &arg, LEFT);
+        // The router's own address, like address(2).
+        denied(
+            &d(&[0x00], vec![ur_v3(UR, usdc(100), &[USDC, WETH], true)]),
+            &arg,
+            LEFT,
+        );
+        let sweep = |token| ur_pay(token, ME, U256::ZERO);
+        allowed(&d(&[0x00, 0x04], vec![swap.clone(), sweep(WETH)]));
+        allowed(&d(
+            &[0x00, 0x0c],
+            vec![swap.clone(), ur_wrap(WALLET, U256::ZERO)],
+        ));
+        denied(
+            &d(&[0x00, 0x04], vec![swap.clone(), sweep(DAI)]),
+            &arg,
+            LEFT,
+        );
+        // A sweep allowed to fail may leave it there.
+        denied(
+            &d(&[0x00, 0x84], vec![swap.clone(), sweep(WETH)]),
+            &arg,
+            LEFT,
+        );
+        // A second hop the router pays with CONTRACT_BALANCE takes it all; an amount Valet
+        // cannot match to what the first hop bought may not.
+        let hop = |amount| ur_v2(WALLET, amount, &[WETH, DAI], false);
+        allowed(&d(&[0x00, 0x08], vec![swap.clone(), hop(all())]));
+        denied(
+            &d(&[0x00, 0x08], vec![swap.clone(), hop(eth(1))]),
+            &arg,
+            LEFT,
+        );
+        // A part of it (PAY_PORTION below 100%) leaves the rest.
+        let portion = ur_pay(WETH, WALLET, U256::from(5000));
+        denied(&d(&[0x00, 0x06], vec![swap.clone(), portion]), &arg, LEFT);
+        // PERMIT2_TRANSFER_FROM into the router: forwarded only by a swap it pays.
+        let pull = input(vec![a(USDC), a(HERE), V::Uint(usdc(100), 160)]);
+        denied(&d(&[0x02], vec![pull.clone()]), &arg, LEFT);
+        let paid = ur_v3(WALLET, usdc(100), &[USDC, WETH], false);
+        allowed(&d(&[0x02, 0x00], vec![pull, paid]));
+        // A swap the router pays from someone else's balance takes nothing of the wallet's.
+        allowed(&d(
+            &[0x00],
+            vec![ur_v3(WALLET, usdc(1), &[USDC, WETH], false)],
+        ));
+    }
+
+    #[test]
+    fn native_value_may_only_be_a_swap_input() {
+        let p = policy("swap-only", "");
+        let arg = [Code::ArgumentNotAllowed];
+        let value = eth(1);
+        // V2 ETH-input swaps spend all of it.
+        let v2 = call(
+            "swapExactETHForTokens(uint256,address[],address,uint256)",
+            &[n(1), v2path(&[WETH, USDC]), a(WALLET), n(DEADLINE)],
+        );
+        allowed(&send(&p, V2_ROUTER, value, v2));
+        // SwapRouter02: a WETH input the ether covers exactly.
+        let weth_in = |amount| single02(WETH, USDC, WALLET, amount);
+        allowed(&send(&p, SWAP_ROUTER02, value, weth_in(value)));
+        // More ether than the swap uses: the rest stays.
+        denied(
+            &send(&p, SWAP_ROUTER02, value, weth_in(eth(0) + U256::from(1))),
+            &arg,
+            LEFT,
+        );
+        // Less: the router pulls the wallet's WETH and keeps all the ether.
+        denied(
+            &send(&p, SWAP_ROUTER02, value, weth_in(eth(2))),
+            &arg,
+            VALUE,
+        );
+        // Another input token: the ether is not spent.
+        denied(
+            &send(
+                &p,
+                SWAP_ROUTER02,
+                value,
+                single02(USDC, WETH, WALLET, usdc(1)),
+            ),
+            &arg,
+            VALUE,
+        );
+        // Exact output: only with refundETH after it.
+        let out = single02_out(WETH, USDC, value);
+        denied(&send(&p, SWAP_ROUTER02, value, out.clone()), &arg, LEFT);
+        let refund = call("refundETH()", &[]);
+        allowed(&send(
+            &p,
+            SWAP_ROUTER02,
+            value,
+            multicall(&[out.clone(), refund.clone()]),
+        ));
+        // A refund alone is no swap input.
+        denied(
+            &send(&p, SWAP_ROUTER02, value, multicall(&[refund])),
+            &arg,
+            VALUE,
+        );
+        // Payments spend nothing.
+        let sweep = call(
+            "sweepToken(address,uint256,address)",
+            &[a(USDC), n(0), a(WALLET)],
+        );
+        denied(&send(&p, SWAP_ROUTER02, value, sweep), &arg, VALUE);
+        // Universal Router: WRAP_ETH to the router, then a swap the router pays.
+        let ur = |commands: &[u8], inputs| send(&p, UR, value, execute(commands, inputs));
+        let swap = |amount| ur_v3(WALLET, amount, &[WETH, USDC], false);
+        allowed(&ur(&[0x0b, 0x00], vec![ur_wrap(HERE, value), swap(value)]));
+        allowed(&ur(&[0x0b, 0x00], vec![ur_wrap(HERE, all()), swap(all())]));
+        allowed(&ur(&[0x0b], vec![ur_wrap(ME, value)]));
+        // Half wrapped: half the ether stays.
+        denied(
+            &ur(
+                &[0x0b, 0x00],
+                vec![ur_wrap(HERE, eth(0) + value / U256::from(2)), swap(all())],
+            ),
+            &arg,
+            LEFT,
+        );
+        // Wrapped and left as WETH.
+        denied(&ur(&[0x0b], vec![ur_wrap(HERE, value)]), &arg, LEFT);
+        // No wrap: a swap the wallet pays, and the ether stays.
+        let paid = ur_v3(ME, usdc(1), &[USDC, WETH], true);
+        denied(&ur(&[0x00], vec![paid]), &arg, VALUE);
+        denied(&ur(&[], vec![]), &arg, VALUE);
+    }
+
+    #[test]
+    fn sentinels_only_on_routers_that_read_them() {
+        let p = policy(
+            "swap-only",
+            "routers = [\"0xd9e1cE17f2641f24aE83637ab66a2cca9C378B9F\"]",
+        );
+        let arg = [Code::ArgumentNotAllowed];
+        let v2 = |to| {
+            call(
+                "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+                &[n(100), n(1), v2path(&[USDC, WETH]), a(to), n(DEADLINE)],
+            )
+        };
+        denied(&send(&p, V2_ROUTER, U256::ZERO, v2(ME)), &arg, BURNED);
+        denied(&send(&p, V2_ROUTER, U256::ZERO, v2(HERE)), &arg, BURNED);
+        denied(&send(&p, SUSHI, U256::ZERO, v2(ME)), &arg, BURNED);
+        allowed(&send(&p, SUSHI, U256::ZERO, v2(WALLET)));
+        // Paying the V2 router itself: nothing forwards it.
+        denied(
+            &send(&p, V2_ROUTER, U256::ZERO, v2(V2_ROUTER)),
+            &arg,
+            "does not forward",
+        );
+        let sr1 = |recipient| {
+            call(
+                "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+                &[V::Tuple(vec![
+                    a(USDC),
+                    a(WETH),
+                    fee(3000),
+                    a(recipient),
+                    n(DEADLINE),
+                    n(100),
+                    n(1),
+                    V::Uint(U256::ZERO, 160),
+                ])],
+            )
+        };
+        denied(&send(&p, V3_ROUTER, U256::ZERO, sr1(ME)), &arg, BURNED);
+        allowed(&send(&p, V3_ROUTER, U256::ZERO, sr1(WALLET)));
+        allowed(&send(
+            &p,
+            SWAP_ROUTER02,
+            U256::ZERO,
+            single02(USDC, WETH, ME, usdc(1)),
+        ));
+        // SwapRouter02's payments with a recipient argument pay it as written.
+        let swap = single02(USDC, WETH, HERE, usdc(1));
+        let unwrap = call("unwrapWETH9(uint256,address)", &[n(1), a(ME)]);
+        denied(
+            &send(&p, SWAP_ROUTER02, U256::ZERO, multicall(&[swap, unwrap])),
+            &arg,
+            BURNED,
+        );
+    }
+
+    #[test]
+    fn multicall3_is_its_own_caller() {
+        let approve = call("approve(address,uint256)", &[a(UR), n(5)]);
+        let agg3 = |calls: Vec<V>| call("aggregate3((address,bool,bytes)[])", &[V::Array(calls)]);
+        let element =
+            |to, data: &Bytes| V::Tuple(vec![a(to), V::Bool(false), V::Bytes(data.to_vec())]);
+        let batch = agg3(vec![element(USDC, &approve)]);
+        // swap-only: a contract like any other, unless a rule names it.
+        let p = policy("swap-only", "");
+        denied(
+            &send(&p, MULTICALL3, U256::ZERO, batch.clone()),
+            &[Code::TargetNotAllowed],
+            "Multicall3",
+        );
+        let p = policy(
+            "swap-only",
+            "[[allow]]\ntarget = \"0xcA11bde05977b3631167028862bE2a173976CA11\"",
+        );
+        allowed(&send(&p, MULTICALL3, U256::ZERO, batch.clone()));
+        // A swap inside pays its caller, Multicall3.
+        let p = policy("swap-only", "");
+        let swap = single02(USDC, WETH, ME, usdc(1));
+        let d = send(
+            &p,
+            MULTICALL3,
+            U256::ZERO,
+            agg3(vec![element(SWAP_ROUTER02, &swap)]),
+        );
+        assert_eq!(
+            codes(&d),
+            [Code::TargetNotAllowed, Code::ArgumentNotAllowed]
+        );
+        // Every profile: value only as the sum of what aggregate3Value forwards.
+        let p = policy("full-access", "");
+        allowed(&send(&p, MULTICALL3, U256::ZERO, batch.clone()));
+        denied(
+            &send(&p, MULTICALL3, eth(1), batch),
+            &[Code::ArgumentNotAllowed],
+            "Multicall3",
+        );
+        let with_value = |v| {
+            call(
+                "aggregate3Value((address,bool,uint256,bytes)[])",
+                &[V::Array(vec![V::Tuple(vec![
+                    a(WETH),
+                    V::Bool(false),
+                    big(v),
+                    V::Bytes(call("deposit()", &[]).to_vec()),
+                ])])],
+            )
+        };
+        allowed(&send(&p, MULTICALL3, eth(1), with_value(eth(1))));
+        denied(
+            &send(&p, MULTICALL3, eth(2), with_value(eth(1))),
+            &[Code::ArgumentNotAllowed],
+            "Multicall3",
+        );
+    }
+
+    #[test]
+    fn approvals_of_any_amount_only_to_trusted_spenders() {
+        let p = policy("swap-only", "");
+        let arg = [Code::ArgumentNotAllowed];
+        let approve = |spender, amount| call("approve(address,uint256)", &[a(spender), n(amount)]);
+        // On an ERC-721, approve(stranger, 0) grants token 0.
+        denied(
+            &send(&p, BAYC, U256::ZERO, approve(STRANGER, 0)),
+            &arg,
+            "not a trusted router",
+        );
+        allowed(&send(&p, USDC, U256::ZERO, approve(UR, 0)));
+        let lower = call("decreaseAllowance(address,uint256)", &[a(STRANGER), n(5)]);
+        allowed(&send(&p, USDC, U256::ZERO, lower));
+        let p2 = |spender| {
+            call(
+                "approve(address,address,uint160,uint48)",
+                &[
+                    a(BAYC),
+                    a(spender),
+                    V::Uint(U256::ZERO, 160),
+                    V::Uint(U256::from(DEADLINE), 48),
+                ],
+            )
+        };
+        denied(
+            &send(&p, PERMIT2, U256::ZERO, p2(STRANGER)),
+            &arg,
+            "Permit2 allowance",
+        );
+        allowed(&send(&p, PERMIT2, U256::ZERO, p2(UR)));
+        // Uniswap V3 positions: no approval at all, not even to a router.
+        denied(
+            &send(&p, NPM, U256::ZERO, approve(SWAP_ROUTER02, 12345)),
+            &arg,
+            "callPositionManager",
+        );
+        let all = |approved| {
+            call(
+                "setApprovalForAll(address,bool)",
+                &[a(UR), V::Bool(approved)],
+            )
+        };
+        denied(
+            &send(&p, NPM, U256::ZERO, all(false)),
+            &arg,
+            "callPositionManager",
+        );
+        let base_npm = address!("03a520b32C04BF3bEEf7BEb72E919cf822Ed34f1");
+        let tx = TxRequest {
+            to: Some(base_npm),
+            data: approve(UR, 1),
+            ..TxRequest::default()
+        };
+        let d = evaluate(
+            &p,
+            &Request::Transaction { send: true, tx },
+            &SpendLedger::new(),
+            &ctx(8453),
+        );
+        denied(&d, &arg, "callPositionManager");
+    }
+
+    #[test]
+    fn unknown_functions_of_the_wallet_itself_are_undecodable() {
+        let p = policy("full-access", "");
+        let execute = call(
+            "execute(address,uint256,bytes)",
+            &[a(STRANGER), n(1), V::Bytes(vec![])],
+        );
+        denied(
+            &send(&p, WALLET, U256::ZERO, execute.clone()),
+            &[Code::Undecodable],
+            "wallet itself",
+        );
+        // Elsewhere an unknown function is a call like any other.
+        allowed(&send(&p, STRANGER, U256::ZERO, execute.clone()));
+        // ERC-7821 execute is a batch; a call inside it to address(0) is to the wallet.
+        let mut mode = [0u8; 32];
+        mode[0] = 1; // batch, revert on failure
+        let mode = V::FixedBytes(mode.into(), 32);
+        let inner = |to, data: &Bytes| V::Tuple(vec![a(to), n(0), V::Bytes(data.to_vec())]);
+        let batch = |calls| {
+            let data = V::Array(calls).abi_encode_params();
+            call("execute(bytes32,bytes)", &[mode.clone(), V::Bytes(data)])
+        };
+        allowed(&send(
+            &p,
+            WALLET,
+            U256::ZERO,
+            batch(vec![inner(STRANGER, &execute)]),
+        ));
+        let d = send(
+            &p,
+            WALLET,
+            U256::ZERO,
+            batch(vec![inner(Address::ZERO, &execute)]),
+        );
+        denied(&d, &[Code::Undecodable], "wallet itself");
+    }
+
+    #[test]
+    fn chain_id_zero_is_never_allowed() {
+        let p = policy("full-access", "");
+        let typed = |chain: u64| {
+            let data = json!({
+                "types": {
+                    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+                    "Mail": [{"name": "contents", "type": "string"}]
+                },
+                "primaryType": "Mail",
+                "domain": {"name": "Mail", "chainId": chain},
+                "message": {"contents": "hi"}
+            });
+            Request::from_json_rpc(
+                "eth_signTypedData_v4",
+                &json!([WALLET.to_string(), data]),
+                WALLET,
+            )
+            .unwrap()
+        };
+        let ledger = SpendLedger::new();
+        assert!(evaluate(&p, &typed(1), &ledger, &ctx(1)).is_allow());
+        for gateway in [0, 1] {
+            let d = evaluate(&p, &typed(0), &ledger, &ctx(gateway));
+            assert_eq!(codes(&d), [Code::ChainNotAllowed], "{d:?}");
+        }
+        let tx = Request::Transaction {
+            send: true,
+            tx: TxRequest {
+                to: Some(STRANGER),
+                chain_id: Some(0),
+                ..TxRequest::default()
+            },
+        };
+        assert_eq!(
+            codes(&evaluate(&p, &tx, &ledger, &ctx(0))),
+            [Code::ChainNotAllowed]
+        );
+    }
+
+    #[test]
+    fn a_request_with_too_many_effects_is_undecodable() {
+        use crate::decode::{MAX_CALLS, MAX_EFFECTS};
+        // aggregate3 of MAX_CALLS - 1 calls whose offsets all point at one Permit2 batch
+        // transfer of 1000 distinct tokens of the wallet (ABI offsets may alias): 136 KB that
+        // would be 255,000 effects over 1000 assets without the limit.
+        let transfers = (0..1000u64)
+            .map(|k| {
+                let token = Address::left_padding_from(&(k + 0x1000).to_be_bytes());
+                V::Tuple(vec![
+                    a(WALLET),
+                    a(STRANGER),
+                    V::Uint(U256::from(1), 160),
+                    a(token),
+                ])
+            })
+            .collect();
+        let inner = call(
+            "transferFrom((address,address,uint160,address)[])",
+            &[V::Array(transfers)],
+        );
+        let one = call(
+            "aggregate3((address,bool,bytes)[])",
+            &[V::Array(vec![V::Tuple(vec![
+                a(PERMIT2),
+                V::Bool(false),
+                V::Bytes(inner.to_vec()),
+            ])])],
+        );
+        // Re-point: selector, offset, length n, n offsets all to the single element.
+        let count = MAX_CALLS - 1;
+        let word = |v: usize| U256::from(v).to_be_bytes::<32>();
+        let mut data = one[..4].to_vec();
+        data.extend(word(0x20));
+        data.extend(word(count));
+        for _ in 0..count {
+            data.extend(word(32 * count));
+        }
+        data.extend(&one[4 + 32 * 3..]);
+        let data = Bytes::from(data);
+        let action = decode_transaction(WALLET, Some(MULTICALL3), U256::ZERO, &data);
+        assert!(action.calls.iter().map(|c| c.effects.len()).sum::<usize>() <= MAX_EFFECTS);
+        let p = policy("full-access", "");
+        let d = send(&p, MULTICALL3, U256::ZERO, data);
+        denied(&d, &[Code::Undecodable], "too many effects");
+        // ERC-7821: MAX_EFFECTS transfers, then a call whose value is one effect too many.
+        let transfers = (0..MAX_EFFECTS as u64)
+            .map(|_| {
+                V::Tuple(vec![
+                    a(WALLET),
+                    a(STRANGER),
+                    V::Uint(U256::from(1), 160),
+                    a(USDC),
+                ])
+            })
+            .collect();
+        let inner = call(
+            "transferFrom((address,address,uint160,address)[])",
+            &[V::Array(transfers)],
+        );
+        let element =
+            |to, value, data: &[u8]| V::Tuple(vec![a(to), n(value), V::Bytes(data.to_vec())]);
+        let mut mode = [0u8; 32];
+        mode[0] = 1;
+        let calls = V::Array(vec![element(PERMIT2, 0, &inner), element(STRANGER, 1, &[])]);
+        let batch = call(
+            "execute(bytes32,bytes)",
+            &[
+                V::FixedBytes(mode.into(), 32),
+                V::Bytes(calls.abi_encode_params()),
+            ],
+        );
+        let action = decode_transaction(WALLET, Some(WALLET), U256::ZERO, &batch);
+        assert_eq!(
+            action.calls.last().map(|c| c.kind.clone()),
+            Some(CallKind::Undecodable("too many effects in one request"))
+        );
+        denied(
+            &send(&p, WALLET, U256::ZERO, batch),
+            &[Code::Undecodable],
+            "too many effects",
+        );
+    }
+
+    #[test]
+    fn holdings() {
+        let weth = RouterAsset::Weth;
+        let mut h = Holdings::default();
+        assert_eq!(h.take(weth, Amount::All), None);
+        h.add(ETHER, Some(U256::from(10)));
+        h.add(ETHER, Some(U256::from(5)));
+        assert_eq!(h.amount(ETHER), Some(Some(U256::from(15))));
+        assert_eq!(
+            h.take(ETHER, Amount::Exact(U256::from(4))),
+            Some(Some(U256::from(4)))
+        );
+        assert_eq!(h.amount(ETHER), Some(Some(U256::from(11))));
+        assert_eq!(
+            h.take(ETHER, Amount::Exact(U256::from(11))),
+            Some(Some(U256::from(11)))
+        );
+        assert!(h.is_empty());
+        h.add(weth, None);
+        h.add(weth, Some(U256::from(3)));
+        assert_eq!(h.amount(weth), Some(None));
+        // Of an unknown amount, an exact part leaves an unknown rest.
+        assert_eq!(
+            h.take(weth, Amount::Exact(U256::from(3))),
+            Some(Some(U256::from(3)))
+        );
+        assert!(h.has(weth));
+        assert_eq!(h.take(weth, Amount::Part), Some(None));
+        assert!(h.has(weth));
+        assert_eq!(h.take(weth, Amount::All), Some(None));
+        assert!(h.is_empty());
+    }
 }

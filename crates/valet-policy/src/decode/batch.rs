@@ -2,7 +2,7 @@
 //! and ERC-7821 `execute`. Router `multicall` and the Universal Router live in `dex`.
 
 use super::{
-    Action, Asset, Call, CallKind, Effect, EffectKind, MAX_BATCH_DEPTH, MAX_CALLS,
+    Action, Asset, Call, CallKind, Effect, EffectKind, MAX_BATCH_DEPTH, MAX_CALLS, MAX_EFFECTS,
     abi::{self, Tuple},
     dex, permit2, token,
 };
@@ -50,7 +50,9 @@ pub(crate) const SELECTORS: &[[u8; 4]] = &[
 
 /// Why a call at this point would break a limit, if it would.
 fn over_limit(action: &Action, depth: u8) -> Option<&'static str> {
-    if depth > MAX_BATCH_DEPTH {
+    if action.effects > MAX_EFFECTS {
+        Some(TOO_MANY_EFFECTS)
+    } else if depth > MAX_BATCH_DEPTH {
         Some("batches nested too deep")
     } else if action.calls.len() >= MAX_CALLS {
         Some("too many calls in one request")
@@ -59,9 +61,24 @@ fn over_limit(action: &Action, depth: u8) -> Option<&'static str> {
     }
 }
 
-/// Whether a batch being unwrapped must stop: the call limit has been reached.
+const TOO_MANY_EFFECTS: &str = "too many effects in one request";
+
+/// Whether a batch being unwrapped must stop: the call or effect limit has been reached.
 pub(crate) fn full(action: &Action) -> bool {
-    action.calls.len() > MAX_CALLS
+    action.calls.len() > MAX_CALLS || action.effects > MAX_EFFECTS
+}
+
+/// Pushes `call`, counting its effects: a call that would take the request beyond
+/// [`MAX_EFFECTS`] is pushed undecodable, without effects, and decoding stops there.
+fn push(action: &mut Action, mut call: Call) -> usize {
+    let effects = action.effects.saturating_add(call.effects.len());
+    if effects > MAX_EFFECTS {
+        call.kind = CallKind::Undecodable(TOO_MANY_EFFECTS);
+        call.effects = Vec::new();
+    }
+    action.effects = effects;
+    action.calls.push(call);
+    action.calls.len() - 1
 }
 
 /// Pushes a call whose kind and effects are already known, unless it would break a limit
@@ -81,16 +98,18 @@ pub(crate) fn push_decoded(
         Some(why) => (CallKind::Undecodable(why), Vec::new()),
         None => (kind, effects),
     };
-    action.calls.push(Call {
-        to,
-        value,
-        data,
-        parent,
-        depth,
-        kind,
-        effects,
-    });
-    action.calls.len() - 1
+    push(
+        action,
+        Call {
+            to,
+            value,
+            data,
+            parent,
+            depth,
+            kind,
+            effects,
+        },
+    )
 }
 
 /// Decodes one call and pushes it onto `action.calls`, followed by its inner calls when it is
@@ -124,7 +143,13 @@ pub(crate) fn push_call(
                 None => token::decode(sel, args, &ctx)
                     .or_else(|| permit2::decode(sel, args, &ctx))
                     .or_else(|| dex::decode(sel, args, &ctx))
-                    .unwrap_or(Ok((CallKind::Unknown, Vec::new()))),
+                    .unwrap_or(if target == wallet {
+                        // A function of the wallet's own code (an EIP-7702 delegate's
+                        // `execute`, ...) can move anything the wallet holds, unseen.
+                        Err("a function Valet does not know, called on the wallet itself")
+                    } else {
+                        Ok((CallKind::Unknown, Vec::new()))
+                    }),
             }
         } else {
             Err("calldata shorter than a selector")
@@ -133,15 +158,18 @@ pub(crate) fn push_call(
         Ok((CallKind::Create, Vec::new()))
     };
     let (kind, effects) = leaf.unwrap_or_else(|why| (CallKind::Undecodable(why), Vec::new()));
-    action.calls.push(Call {
-        to,
-        value,
-        data,
-        parent,
-        depth,
-        kind,
-        effects,
-    });
+    push(
+        action,
+        Call {
+            to,
+            value,
+            data,
+            parent,
+            depth,
+            kind,
+            effects,
+        },
+    );
 }
 
 /// The shape of a batch's elements.
@@ -298,12 +326,27 @@ fn push_batch(
                 kind: EffectKind::Transfer,
                 counterparty: target,
             });
+            action.effects = action.effects.saturating_add(1);
+            if action.effects > MAX_EFFECTS {
+                call.kind = CallKind::Undecodable(TOO_MANY_EFFECTS);
+                call.effects.retain(|e| e.asset == Asset::Native);
+            }
         }
     }
 }
 
 /// Drops the inner calls of the batch at `index` and marks it undecodable.
 pub(crate) fn fail(action: &mut Action, index: usize, why: &'static str) {
+    // Past the effect limit, decoding has stopped for good: the count stays over it.
+    if action.effects <= MAX_EFFECTS {
+        let dropped: usize = action
+            .calls
+            .iter()
+            .skip(index)
+            .map(|c| c.effects.len())
+            .sum();
+        action.effects -= dropped.min(action.effects);
+    }
     action.calls.truncate(index + 1);
     if let Some(call) = action.calls.get_mut(index) {
         call.kind = CallKind::Undecodable(why);
@@ -528,6 +571,17 @@ mod tests {
             &bytes(EXECUTE_7821_OPDATA),
         );
         assert_eq!(with_op_data.calls[1..], [transfer_on(USDC)]);
+    }
+
+    #[test]
+    fn unknown_functions_of_the_wallet_itself_are_undecodable() {
+        let why = "a function Valet does not know, called on the wallet itself";
+        assert_eq!(
+            single(WALLET, "0x12345678").kind,
+            CallKind::Undecodable(why)
+        );
+        assert_eq!(single(USDC, "0x12345678").kind, CallKind::Unknown);
+        assert_eq!(single(WALLET, "0x").kind, CallKind::Plain);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `multicall`), and the Universal Router's `execute` command lists.
 
 use super::{
-    Action, Asset, CallKind, Effect, EffectKind, MAX_CALLS, RouterOp, SENTINEL_MSG_SENDER,
+    Action, Amount, Asset, CallKind, Effect, EffectKind, MAX_CALLS, Payee, Payer, RouterAsset,
+    RouterFlow, RouterOp,
     abi::{self, Tuple},
     batch::{self, Ctx, Leaf},
     permit2,
@@ -126,113 +127,275 @@ pub(crate) const SELECTORS: &[[u8; 4]] = &[
 ];
 
 /// A V2 swap function's layout: head words of the input amount (`None` when the input is
-/// native), the path and the recipient, and how many head words it has.
+/// the ether sent with the call), the path and the recipient, and how many head words it has.
 struct V2Swap {
     name: &'static str,
     amount_in: Option<usize>,
+    exact_out: bool,
+    eth_out: bool,
     path: usize,
     to: usize,
     words: usize,
+    /// SwapRouter02's V2 functions: `amountIn = 0` swaps the router's own balance, and a WETH9
+    /// input is paid from the ether the router holds first.
+    router02: bool,
 }
 
 /// The V2 swap with selector `sel`, if any.
 fn v2_swap(sel: [u8; 4]) -> Option<V2Swap> {
-    let (name, amount_in, path, to, words) = match sel {
-        SWAP_EXACT_TOKENS_FOR_TOKENS => ("swapExactTokensForTokens", Some(0), 2, 3, 5),
-        SWAP_TOKENS_FOR_EXACT_TOKENS => ("swapTokensForExactTokens", Some(1), 2, 3, 5),
-        SWAP_EXACT_ETH_FOR_TOKENS => ("swapExactETHForTokens", None, 1, 2, 4),
-        SWAP_TOKENS_FOR_EXACT_ETH => ("swapTokensForExactETH", Some(1), 2, 3, 5),
-        SWAP_EXACT_TOKENS_FOR_ETH => ("swapExactTokensForETH", Some(0), 2, 3, 5),
-        SWAP_ETH_FOR_EXACT_TOKENS => ("swapETHForExactTokens", None, 1, 2, 4),
-        SWAP_EXACT_TOKENS_FOR_TOKENS_FOT => (
-            "swapExactTokensForTokensSupportingFeeOnTransferTokens",
+    // (name, amount_in, exact_out, eth_out, path, to, words, router02)
+    let (name, amount_in, exact_out, eth_out, path, to, words, router02) = match sel {
+        SWAP_EXACT_TOKENS_FOR_TOKENS => (
+            "swapExactTokensForTokens",
             Some(0),
+            false,
+            false,
             2,
             3,
             5,
+            false,
+        ),
+        SWAP_TOKENS_FOR_EXACT_TOKENS => (
+            "swapTokensForExactTokens",
+            Some(1),
+            true,
+            false,
+            2,
+            3,
+            5,
+            false,
+        ),
+        SWAP_EXACT_ETH_FOR_TOKENS => ("swapExactETHForTokens", None, false, false, 1, 2, 4, false),
+        SWAP_TOKENS_FOR_EXACT_ETH => ("swapTokensForExactETH", Some(1), true, true, 2, 3, 5, false),
+        SWAP_EXACT_TOKENS_FOR_ETH => (
+            "swapExactTokensForETH",
+            Some(0),
+            false,
+            true,
+            2,
+            3,
+            5,
+            false,
+        ),
+        SWAP_ETH_FOR_EXACT_TOKENS => ("swapETHForExactTokens", None, true, false, 1, 2, 4, false),
+        SWAP_EXACT_TOKENS_FOR_TOKENS_FOT => (
+            "swapExactTokensForTokensSupportingFeeOnTransferTokens",
+            Some(0),
+            false,
+            false,
+            2,
+            3,
+            5,
+            false,
         ),
         SWAP_EXACT_ETH_FOR_TOKENS_FOT => (
             "swapExactETHForTokensSupportingFeeOnTransferTokens",
             None,
+            false,
+            false,
             1,
             2,
             4,
+            false,
         ),
         SWAP_EXACT_TOKENS_FOR_ETH_FOT => (
             "swapExactTokensForETHSupportingFeeOnTransferTokens",
             Some(0),
+            false,
+            true,
             2,
             3,
             5,
+            false,
         ),
-        SWAP_EXACT_TOKENS_FOR_TOKENS_02 => ("swapExactTokensForTokens", Some(0), 2, 3, 4),
-        SWAP_TOKENS_FOR_EXACT_TOKENS_02 => ("swapTokensForExactTokens", Some(1), 2, 3, 4),
+        SWAP_EXACT_TOKENS_FOR_TOKENS_02 => (
+            "swapExactTokensForTokens",
+            Some(0),
+            false,
+            false,
+            2,
+            3,
+            4,
+            true,
+        ),
+        SWAP_TOKENS_FOR_EXACT_TOKENS_02 => (
+            "swapTokensForExactTokens",
+            Some(1),
+            true,
+            false,
+            2,
+            3,
+            4,
+            true,
+        ),
         _ => return None,
     };
     Some(V2Swap {
         name,
         amount_in,
+        exact_out,
+        eth_out,
         path,
         to,
         words,
+        router02,
     })
 }
 
-/// The first token of an `address[]` path, every element checked to be an address; `None`
-/// for an empty path.
-fn v2_token_in(path: abi::Array<'_>) -> Option<Address> {
-    for k in 1..path.len() {
-        path.address(k)?;
-    }
-    path.address(0)
+/// The first and last tokens of an `address[]` path (`None` for an empty path). The tokens in
+/// between are not read: a path whose offsets many calls share would cost a read of every
+/// token per call, and a malformed one only makes the swap revert.
+fn v2_path(path: abi::Array<'_>) -> Option<(Address, Address)> {
+    Some((path.address(0)?, path.address(path.len().checked_sub(1)?)?))
 }
 
-/// The input token of a V3 path (`token fee token fee ... token`, 20 + 23k bytes, k >= 1):
-/// the first token, or the last for an exact-output swap (its path is reversed).
-fn v3_token_in(path: &[u8], exact_out: bool) -> Option<Address> {
+/// The input and output tokens of a V3 path (`token fee token fee ... token`, 20 + 23k
+/// bytes, k >= 1): first and last, the other way round for an exact-output swap (its path
+/// is reversed).
+fn v3_path(path: &[u8], exact_out: bool) -> Option<(Address, Address)> {
     if path.len() < 43 || !(path.len() - 20).is_multiple_of(23) {
         return None;
     }
-    let at = if exact_out { path.len() - 20 } else { 0 };
-    path.get(at..at + 20).map(Address::from_slice)
+    let first = Address::from_slice(path.get(..20)?);
+    let last = Address::from_slice(path.get(path.len() - 20..)?);
+    Some(if exact_out {
+        (last, first)
+    } else {
+        (first, last)
+    })
 }
 
-/// A router call paying out to `recipients`, with the wallet's swap input when there is one.
-fn router(
-    ctx: &Ctx,
-    name: &'static str,
-    recipients: Vec<Address>,
-    input: Option<(Address, U256)>,
-) -> (CallKind, Vec<Effect>) {
-    let effects = match input {
-        Some((token, amount)) => vec![Effect {
-            asset: Asset::Token(token),
-            amount,
-            kind: EffectKind::SwapInput,
-            counterparty: ctx.to,
-        }],
-        None => Vec::new(),
+/// The Universal Router's `CONTRACT_BALANCE` (1.2 and 2.0): "all the router holds".
+const UR_CONTRACT_BALANCE: U256 = U256::from_limbs([0, 0, 0, 1 << 63]);
+
+/// A token, or ether when `address(0)` (Universal Router payments).
+fn token_or_ether(token: Address) -> RouterAsset {
+    if token.is_zero() {
+        RouterAsset::Named(Asset::Native)
+    } else {
+        RouterAsset::Named(Asset::Token(token))
+    }
+}
+
+/// A router op with no effect of its own on the wallet.
+fn op(name: &'static str, flow: RouterFlow, recipients: Vec<Payee>) -> (CallKind, Vec<Effect>) {
+    let op = RouterOp {
+        name,
+        flow,
+        recipients,
+        may_fail: false,
     };
-    (CallKind::Router(RouterOp { name, recipients }), effects)
+    (CallKind::Router(op), Vec::new())
+}
+
+/// A swap of `input` for `output`, paid by the caller (`amount_in`, or the maximum input of an
+/// exact-output swap, is then the wallet's swap input) unless `router_pays` says how much the
+/// router pays from what it holds.
+struct SwapArgs {
+    name: &'static str,
+    input: Address,
+    output: RouterAsset,
+    recipient: Address,
+    amount_in: U256,
+    exact_out: bool,
+    router_pays: Option<Amount>,
+    ether_first: bool,
+}
+
+/// A swap op, with the wallet's swap input as its effect when the caller pays.
+fn swap(ctx: &Ctx, s: SwapArgs) -> (CallKind, Vec<Effect>) {
+    let (payer, amount, effects) = match s.router_pays {
+        Some(amount) => (Payer::Router, amount, Vec::new()),
+        None => (
+            Payer::Caller,
+            if s.exact_out {
+                Amount::Part
+            } else {
+                Amount::Exact(s.amount_in)
+            },
+            vec![Effect {
+                asset: Asset::Token(s.input),
+                amount: s.amount_in,
+                kind: EffectKind::SwapInput,
+                counterparty: ctx.to,
+            }],
+        ),
+    };
+    let flow = RouterFlow::Swap {
+        input: RouterAsset::Named(Asset::Token(s.input)),
+        amount,
+        payer,
+        ether_first: s.ether_first,
+        output: s.output,
+    };
+    let (kind, _) = op(s.name, flow, vec![Payee::Mapped(s.recipient)]);
+    (kind, effects)
+}
+
+/// An unwrap of all the router's WETH9, paid as ether to `recipients`.
+fn unwrap(name: &'static str, recipients: Vec<Payee>) -> (CallKind, Vec<Effect>) {
+    let flow = RouterFlow::Convert {
+        from: RouterAsset::Weth,
+        to: RouterAsset::Named(Asset::Native),
+        amount: Amount::All,
+    };
+    op(name, flow, recipients)
+}
+
+/// A sweep of all the router holds of `token` to `recipients`.
+fn sweep(name: &'static str, token: Address, recipients: Vec<Payee>) -> (CallKind, Vec<Effect>) {
+    let flow = RouterFlow::Pay {
+        asset: RouterAsset::Named(Asset::Token(token)),
+        amount: Amount::All,
+    };
+    op(name, flow, recipients)
 }
 
 /// Decodes a router swap or payment, or `None` when the selector is not one.
 pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
-    if let Some(swap) = v2_swap(sel) {
+    if let Some(v2) = v2_swap(sel) {
         return Some(
             (|| {
-                a.word(swap.words - 1)?;
-                let token_in = v2_token_in(a.array(swap.path, 1)?)?;
-                let to = a.address(swap.to)?;
-                let input = match swap.amount_in {
-                    Some(i) => Some((token_in, a.uint(i)?)),
-                    None => None,
+                a.word(v2.words - 1)?;
+                let (first, last) = v2_path(a.array(v2.path, 1)?)?;
+                let recipient = a.address(v2.to)?;
+                let output = if v2.eth_out {
+                    RouterAsset::Named(Asset::Native)
+                } else {
+                    RouterAsset::Named(Asset::Token(last))
                 };
-                Some(router(ctx, swap.name, vec![to], input))
+                let Some(i) = v2.amount_in else {
+                    // The ether sent with the call pays (any excess is refunded to the caller).
+                    let flow = RouterFlow::Swap {
+                        input: RouterAsset::Named(Asset::Native),
+                        amount: Amount::All,
+                        payer: Payer::Caller,
+                        ether_first: false,
+                        output,
+                    };
+                    return Some(op(v2.name, flow, vec![Payee::Mapped(recipient)]));
+                };
+                let amount_in = a.uint(i)?;
+                let router_pays =
+                    (v2.router02 && !v2.exact_out && amount_in.is_zero()).then_some(Amount::All);
+                Some(swap(
+                    ctx,
+                    SwapArgs {
+                        name: v2.name,
+                        input: first,
+                        output,
+                        recipient,
+                        amount_in,
+                        exact_out: v2.exact_out,
+                        router_pays,
+                        ether_first: v2.router02,
+                    },
+                ))
             })()
             .ok_or("malformed Uniswap V2 swap"),
         );
     }
+    let caller = || vec![Payee::Caller];
     let leaf = match sel {
         EXACT_INPUT_SINGLE
         | EXACT_INPUT_SINGLE_02
@@ -240,102 +403,133 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
         | EXACT_OUTPUT_SINGLE_02 => (|| {
             let deadline = usize::from(matches!(sel, EXACT_INPUT_SINGLE | EXACT_OUTPUT_SINGLE));
             let exact_out = matches!(sel, EXACT_OUTPUT_SINGLE | EXACT_OUTPUT_SINGLE_02);
-            let token_in = a.address(0)?;
-            a.address(1)?;
+            let (input, output) = (a.address(0)?, a.address(1)?);
             a.small(2, 24)?;
             let recipient = a.address(3)?;
-            let amount = a.uint(4 + deadline + usize::from(exact_out))?;
+            let amount_in = a.uint(4 + deadline + usize::from(exact_out))?;
             a.uint160(6 + deadline)?;
             let name = if exact_out {
                 "exactOutputSingle"
             } else {
                 "exactInputSingle"
             };
-            Some(router(ctx, name, vec![recipient], Some((token_in, amount))))
+            Some(v3_swap(
+                ctx,
+                name,
+                sel,
+                (input, output),
+                recipient,
+                amount_in,
+            ))
         })()
         .ok_or("malformed Uniswap V3 single-pool swap"),
         EXACT_INPUT | EXACT_INPUT_02 | EXACT_OUTPUT | EXACT_OUTPUT_02 => (|| {
             let deadline = usize::from(matches!(sel, EXACT_INPUT | EXACT_OUTPUT));
             let exact_out = matches!(sel, EXACT_OUTPUT | EXACT_OUTPUT_02);
             let p = a.tail(0)?;
-            let token_in = v3_token_in(p.bytes_slice(0)?, exact_out)?;
+            let tokens = v3_path(p.bytes_slice(0)?, exact_out)?;
             let recipient = p.address(1)?;
-            let amount = p.uint(2 + deadline + usize::from(exact_out))?;
+            let amount_in = p.uint(2 + deadline + usize::from(exact_out))?;
             p.uint(3 + deadline)?;
             let name = if exact_out {
                 "exactOutput"
             } else {
                 "exactInput"
             };
-            Some(router(ctx, name, vec![recipient], Some((token_in, amount))))
+            Some(v3_swap(ctx, name, sel, tokens, recipient, amount_in))
         })()
         .ok_or("malformed Uniswap V3 swap"),
+        // The V3 periphery's payments pay their recipient arguments as written, on
+        // SwapRouter02 too: only its one-argument forms pay the caller.
         UNWRAP_WETH9 => payment(
-            ctx,
-            "unwrapWETH9",
-            a.uint(0).and(a.address(1)).map(|r| vec![r]),
+            a.uint(0)
+                .and(a.address(1))
+                .map(|r| unwrap("unwrapWETH9", vec![Payee::Literal(r)])),
         ),
-        UNWRAP_WETH9_SENDER => payment(
-            ctx,
-            "unwrapWETH9",
-            a.uint(0).map(|_| vec![SENTINEL_MSG_SENDER]),
-        ),
-        UNWRAP_WETH9_WITH_FEE => {
-            let r = (|| Some(vec![a.address(1)?, a.uint(2).and(a.address(3))?]))();
-            payment(ctx, "unwrapWETH9WithFee", a.uint(0).and(r))
+        UNWRAP_WETH9_SENDER => payment(a.uint(0).map(|_| unwrap("unwrapWETH9", caller()))),
+        UNWRAP_WETH9_WITH_FEE => payment((|| {
+            let (r, fee) = (a.address(1)?, a.address(3)?);
+            a.uint(0)?;
+            a.uint(2)?;
+            let payees = vec![Payee::Literal(r), Payee::Literal(fee)];
+            Some(unwrap("unwrapWETH9WithFee", payees))
+        })()),
+        UNWRAP_WETH9_WITH_FEE_SENDER => payment((|| {
+            a.uint(0)?;
+            a.uint(1)?;
+            let payees = vec![Payee::Caller, Payee::Literal(a.address(2)?)];
+            Some(unwrap("unwrapWETH9WithFee", payees))
+        })()),
+        SWEEP_TOKEN => payment((|| {
+            let (token, r) = (a.address(0)?, a.address(2)?);
+            a.uint(1)?;
+            Some(sweep("sweepToken", token, vec![Payee::Literal(r)]))
+        })()),
+        SWEEP_TOKEN_SENDER => payment((|| {
+            a.uint(1)?;
+            Some(sweep("sweepToken", a.address(0)?, caller()))
+        })()),
+        SWEEP_TOKEN_WITH_FEE => payment((|| {
+            let (token, r, fee) = (a.address(0)?, a.address(2)?, a.address(4)?);
+            a.uint(1)?;
+            a.uint(3)?;
+            let payees = vec![Payee::Literal(r), Payee::Literal(fee)];
+            Some(sweep("sweepTokenWithFee", token, payees))
+        })()),
+        SWEEP_TOKEN_WITH_FEE_SENDER => payment((|| {
+            let (token, fee) = (a.address(0)?, a.address(3)?);
+            a.uint(1)?;
+            a.uint(2)?;
+            let payees = vec![Payee::Caller, Payee::Literal(fee)];
+            Some(sweep("sweepTokenWithFee", token, payees))
+        })()),
+        REFUND_ETH => {
+            let flow = RouterFlow::Pay {
+                asset: RouterAsset::Named(Asset::Native),
+                amount: Amount::All,
+            };
+            Ok(op("refundETH", flow, caller()))
         }
-        UNWRAP_WETH9_WITH_FEE_SENDER => {
-            let r = a
-                .uint(0)
-                .and(a.uint(1))
-                .and(a.address(2))
-                .map(|fee| vec![SENTINEL_MSG_SENDER, fee]);
-            payment(ctx, "unwrapWETH9WithFee", r)
-        }
-        SWEEP_TOKEN => {
-            let r = a
-                .address(0)
-                .and(a.uint(1))
-                .and(a.address(2))
-                .map(|r| vec![r]);
-            payment(ctx, "sweepToken", r)
-        }
-        SWEEP_TOKEN_SENDER => {
-            let r = a
-                .address(0)
-                .and(a.uint(1))
-                .map(|_| vec![SENTINEL_MSG_SENDER]);
-            payment(ctx, "sweepToken", r)
-        }
-        SWEEP_TOKEN_WITH_FEE => {
-            let r = (|| {
-                a.address(0)?;
-                a.uint(1)?;
-                a.uint(3)?;
-                Some(vec![a.address(2)?, a.address(4)?])
-            })();
-            payment(ctx, "sweepTokenWithFee", r)
-        }
-        SWEEP_TOKEN_WITH_FEE_SENDER => {
-            let r = (|| {
-                a.address(0)?;
-                a.uint(2)?;
-                Some(vec![SENTINEL_MSG_SENDER, a.address(3)?])
-            })();
-            payment(ctx, "sweepTokenWithFee", r)
-        }
-        REFUND_ETH => payment(ctx, "refundETH", Some(vec![SENTINEL_MSG_SENDER])),
         _ => return None,
     };
     Some(leaf)
 }
 
-/// A router payment (unwrap, sweep, refund) to `recipients`, if they decoded.
-fn payment(ctx: &Ctx, name: &'static str, recipients: Option<Vec<Address>>) -> Leaf {
-    match recipients {
-        Some(r) => Ok(router(ctx, name, r, None)),
-        None => Err("malformed router payment"),
-    }
+/// A V3 swap of SwapRouter (`sel` with a deadline in its struct) or SwapRouter02: `tokens`
+/// are its (input, output), `amount_in` its `amountIn` or `amountInMaximum`.
+fn v3_swap(
+    ctx: &Ctx,
+    name: &'static str,
+    sel: [u8; 4],
+    (input, output): (Address, Address),
+    recipient: Address,
+    amount_in: U256,
+) -> (CallKind, Vec<Effect>) {
+    let exact_out = matches!(
+        sel,
+        EXACT_OUTPUT_SINGLE | EXACT_OUTPUT_SINGLE_02 | EXACT_OUTPUT | EXACT_OUTPUT_02
+    );
+    // SwapRouter02's CONTRACT_BALANCE: `amountIn = 0` swaps what the router holds.
+    let router02 = matches!(sel, EXACT_INPUT_SINGLE_02 | EXACT_INPUT_02);
+    let router_pays = (router02 && amount_in.is_zero()).then_some(Amount::All);
+    swap(
+        ctx,
+        SwapArgs {
+            name,
+            input,
+            output: RouterAsset::Named(Asset::Token(output)),
+            recipient,
+            amount_in,
+            exact_out,
+            router_pays,
+            ether_first: true,
+        },
+    )
+}
+
+/// A router payment, if it decoded.
+fn payment(decoded: Option<(CallKind, Vec<Effect>)>) -> Leaf {
+    decoded.ok_or("malformed router payment")
 }
 
 /// Pushes a router `multicall` or Universal Router `execute` with its inner calls, or returns
@@ -466,30 +660,49 @@ pub(crate) fn push_batch(
 fn ur_command(command: u8, t: Tuple<'_>, ctx: &Ctx) -> Leaf {
     // Bit 0x80 allows the command to revert; bits 0x3f are the command type.
     let leaf = match command & 0x3f {
-        0x00 | 0x01 => (|| {
-            let exact_out = command & 0x3f == 0x01;
+        0x00 | 0x01 | 0x08 | 0x09 => (|| {
+            let v2 = command & 0x3f >= 0x08;
+            let exact_out = command & 1 == 1;
             let recipient = t.address(0)?;
             t.uint(1)?;
-            let amount = t.uint(if exact_out { 2 } else { 1 })?;
-            let token_in = v3_token_in(t.bytes_slice(3)?, exact_out)?;
-            let payer_is_user = t.boolean(4)?;
-            let name = if exact_out {
-                "V3_SWAP_EXACT_OUT"
+            let amount_in = t.uint(if exact_out { 2 } else { 1 })?;
+            let (input, output) = if v2 {
+                v2_path(t.array(3, 1)?)?
             } else {
-                "V3_SWAP_EXACT_IN"
+                v3_path(t.bytes_slice(3)?, exact_out)?
             };
-            Some(router(
-                ctx,
+            let payer_is_user = t.boolean(4)?;
+            let router_pays = match (payer_is_user, exact_out) {
+                (true, _) => None,
+                (false, true) => Some(Amount::Part),
+                (false, false) if amount_in == UR_CONTRACT_BALANCE => Some(Amount::All),
+                // V2's `amountIn = 0` (ALREADY_PAID) takes nothing from the router.
+                (false, false) => Some(Amount::Exact(amount_in)),
+            };
+            let name = match command & 0x3f {
+                0x00 => "V3_SWAP_EXACT_IN",
+                0x01 => "V3_SWAP_EXACT_OUT",
+                0x08 => "V2_SWAP_EXACT_IN",
+                _ => "V2_SWAP_EXACT_OUT",
+            };
+            let args = SwapArgs {
                 name,
-                vec![recipient],
-                payer_is_user.then_some((token_in, amount)),
-            ))
+                input,
+                output: RouterAsset::Named(Asset::Token(output)),
+                recipient,
+                amount_in,
+                exact_out,
+                router_pays,
+                ether_first: false,
+            };
+            Some(swap(ctx, args))
         })(),
         0x02 => (|| {
             let (token, recipient, amount) = (t.address(0)?, t.address(1)?, t.uint160(2)?);
             Some(permit2::transfer_from(
                 ctx.wallet,
                 vec![(ctx.wallet, recipient, amount, token)],
+                true,
             ))
         })(),
         0x03 => (|| {
@@ -498,65 +711,71 @@ fn ur_command(command: u8, t: Tuple<'_>, ctx: &Ctx) -> Leaf {
             Some(permit2::permit(ctx.wallet, ctx.wallet, spender, grants))
         })(),
         0x04..=0x06 => (|| {
-            t.address(0)?;
+            let token = t.address(0)?;
             let recipient = t.address(1)?;
-            t.uint(2)?;
-            let name = match command & 0x3f {
-                0x04 => "SWEEP",
-                0x05 => "TRANSFER",
-                _ => "PAY_PORTION",
+            let value = t.uint(2)?;
+            let (name, amount) = match command & 0x3f {
+                0x04 => ("SWEEP", Amount::All),
+                0x05 if value == UR_CONTRACT_BALANCE && !token.is_zero() => {
+                    ("TRANSFER", Amount::All)
+                }
+                0x05 => ("TRANSFER", Amount::Exact(value)),
+                _ if value == U256::from(10_000) => ("PAY_PORTION", Amount::All),
+                _ => ("PAY_PORTION", Amount::Part),
             };
-            Some(router(ctx, name, vec![recipient], None))
-        })(),
-        0x08 | 0x09 => (|| {
-            let exact_out = command & 0x3f == 0x09;
-            let recipient = t.address(0)?;
-            t.uint(1)?;
-            let amount = t.uint(if exact_out { 2 } else { 1 })?;
-            let token_in = v2_token_in(t.array(3, 1)?)?;
-            let payer_is_user = t.boolean(4)?;
-            let name = if exact_out {
-                "V2_SWAP_EXACT_OUT"
-            } else {
-                "V2_SWAP_EXACT_IN"
+            let flow = RouterFlow::Pay {
+                asset: token_or_ether(token),
+                amount,
             };
-            Some(router(
-                ctx,
-                name,
-                vec![recipient],
-                payer_is_user.then_some((token_in, amount)),
-            ))
+            Some(op(name, flow, vec![Payee::Mapped(recipient)]))
         })(),
         0x0a => (|| {
             let (grants, spender) = permit2::permit_single(t.inline(0)?)?;
             t.bytes(6)?;
             Some(permit2::permit(ctx.wallet, ctx.wallet, spender, grants))
         })(),
-        0x0b | 0x0c => (|| {
+        0x0b => (|| {
+            let recipient = t.address(0)?;
+            let amount = t.uint(1)?;
+            let amount = if amount == UR_CONTRACT_BALANCE {
+                Amount::All
+            } else {
+                Amount::Exact(amount)
+            };
+            let flow = RouterFlow::Convert {
+                from: RouterAsset::Named(Asset::Native),
+                to: RouterAsset::Weth,
+                amount,
+            };
+            Some(op("WRAP_ETH", flow, vec![Payee::Mapped(recipient)]))
+        })(),
+        0x0c => (|| {
             let recipient = t.address(0)?;
             t.uint(1)?;
-            let name = if command & 0x3f == 0x0b {
-                "WRAP_ETH"
-            } else {
-                "UNWRAP_WETH"
-            };
-            Some(router(ctx, name, vec![recipient], None))
+            Some(unwrap("UNWRAP_WETH", vec![Payee::Mapped(recipient)]))
         })(),
-        0x0d => permit2::transfer_batch(t, 0).map(|ts| permit2::transfer_from(ctx.wallet, ts)),
+        // The batch form pays its recipients as written.
+        0x0d => {
+            permit2::transfer_batch(t, 0).map(|ts| permit2::transfer_from(ctx.wallet, ts, false))
+        }
         0x0e => (|| {
             t.address(0)?;
             t.address(1)?;
             t.uint(2)?;
-            Some(router(ctx, "BALANCE_CHECK_ERC20", Vec::new(), None))
+            Some(op("BALANCE_CHECK_ERC20", RouterFlow::Check, Vec::new()))
         })(),
         _ => return Err("unsupported Universal Router command"),
     };
-    leaf.ok_or("malformed Universal Router command input")
+    let mut leaf = leaf.ok_or("malformed Universal Router command input")?;
+    if let CallKind::Router(op) = &mut leaf.0 {
+        op.may_fail = command & 0x80 != 0;
+    }
+    Ok(leaf)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Call, Permit2Op, SENTINEL_ADDRESS_THIS, testutil::*};
+    use super::super::{Call, Permit2Op, SENTINEL_ADDRESS_THIS, SENTINEL_MSG_SENDER, testutil::*};
     use super::*;
     use alloy_primitives::keccak256;
 
@@ -722,9 +941,74 @@ mod tests {
     // cast calldata "execute(bytes,bytes[])" 0x810203040506080b0d0e09 "[$UR_V3_OUT_INPUT,$UR_PERMIT2_TRANSFER_FROM_INPUT,$UR_PERMIT2_PERMIT_BATCH_INPUT,$UR_SWEEP_INPUT,$UR_TRANSFER_INPUT,$UR_PAY_PORTION_INPUT,$UR_V2_IN_INPUT,$UR_WRAP_INPUT,$UR_PERMIT2_TRANSFER_FROM_BATCH_INPUT,$UR_BALANCE_CHECK_INPUT,$UR_V2_OUT_INPUT]"
     const UR_EVERY_COMMAND: &str = "0x24856bc300000000000000000000000000000000000000000000000000000000000000400000000000000000000000000000000000000000000000000000000000000080000000000000000000000000000000000000000000000000000000000000000b810203040506080b0d0e09000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000b000000000000000000000000000000000000000000000000000000000000016000000000000000000000000000000000000000000000000000000000000002800000000000000000000000000000000000000000000000000000000000000300000000000000000000000000000000000000000000000000000000000000056000000000000000000000000000000000000000000000000000000000000005e0000000000000000000000000000000000000000000000000000000000000066000000000000000000000000000000000000000000000000000000000000006e000000000000000000000000000000000000000000000000000000000000008000000000000000000000000000000000000000000000000000000000000000860000000000000000000000000000000000000000000000000000000000000094000000000000000000000000000000000000000000000000000000000000009c00000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000003e800000000000000000000000000000000000000000000000000000000001e848000000000000000000000000000000000000000000000000000000000000000a00000000000000000000000000000000000000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000002bc02aaa39b223fe8d0a0e5c4f27ead9083c756cc20001f4a0b86991c6218b36c1d19d4a2e9eb0ce3606eb480000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000060000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb4800000000000000000000000066a9893cc07d91d95644aedd05d03f95e1dba8af00000000000000000000000000000000000000000000000000000000000003e80000000000000000000000000000000000000000000000000000000000000240000000000000000000000000000000000000000000000000000000000000004000000000000000000000000000000000000000000000000000000000000001c0000000000000000000000000000000000000000000000000000000000000006000000000000000000000000066a9893cc07d91d95644aedd05d03f95e1dba8af000000000000000000000000000000000000000000000000000000006553f1000000000000000000000000000000000000000000000000000000000000000002000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb4800000000000000000000000000000000000000000000000000000000000003e8000000000000000000000000000000000000000000000000000000006553f10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000006b175474e89094c44da98b954eedeac495271d0f00000000000000000000000000000000000000000000000000000000000007d0000000000000000000000000000000000000000000000000000000006553f100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000411111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000060000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000060000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb480000000000000000000000001111111111111111111111111111111111111111000000000000000000000000000000000000000000000000000000000000000a0000000000000000000000000000000000000000000000000000000000000060000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48000000000000000000000000222222222222222222222222222222222222222200000000000000000000000000000000000000000000000000000000000000190000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000003e8000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000a000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48000000000000000000000000c02aaa39b223fe8d0a0e5c4f27ead9083c756cc20000000000000000000000000000000000000000000000000000000000000040000000000000000000000000000000000000000000000000000000000000000200000000000000000000000000000000000000000000000000000000000003e800000000000000000000000000000000000000000000000000000000000000c00000000000000000000000000000000000000000000000000000000000000020000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000a100000000000000000000000066a9893cc07d91d95644aedd05d03f95e1dba8af0000000000000000000000000000000000000000000000000000000000000384000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48000000000000000000000000000000000000000000000000000000000000006000000000000000000000000000000000000000000000000000000000000000a1000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb4800000000000000000000000000000000000000000000000000000000000000050000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000000000100000000000000000000000000000000000000000000000000000000000003e8000000000000000000000000000000000000000000000000000000000000044c00000000000000000000000000000000000000000000000000000000000000a000000000000000000000000000000000000000000000000000000000000000010000000000000000000000000000000000000000000000000000000000000002000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48000000000000000000000000c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2";
 
+    const ETH: RouterAsset = RouterAsset::Named(Asset::Native);
+
+    /// A token, as a router asset.
+    fn t(a: Address) -> RouterAsset {
+        RouterAsset::Named(Asset::Token(a))
+    }
+
     /// A router op.
-    fn op(name: &'static str, recipients: Vec<Address>) -> CallKind {
-        CallKind::Router(RouterOp { name, recipients })
+    fn op(name: &'static str, flow: RouterFlow, recipients: Vec<Payee>) -> CallKind {
+        CallKind::Router(RouterOp {
+            name,
+            flow,
+            recipients,
+            may_fail: false,
+        })
+    }
+
+    /// A swap the caller pays.
+    fn by_caller(
+        input: RouterAsset,
+        amount: Amount,
+        ether_first: bool,
+        output: RouterAsset,
+    ) -> RouterFlow {
+        RouterFlow::Swap {
+            input,
+            amount,
+            payer: Payer::Caller,
+            ether_first,
+            output,
+        }
+    }
+
+    /// A swap the router pays from what it holds.
+    fn by_router(input: RouterAsset, amount: Amount, output: RouterAsset) -> RouterFlow {
+        RouterFlow::Swap {
+            input,
+            amount,
+            payer: Payer::Router,
+            ether_first: false,
+            output,
+        }
+    }
+
+    fn exact(n: u64) -> Amount {
+        Amount::Exact(u(n))
+    }
+
+    /// One payee whose address the router may read as a sentinel.
+    fn mapped(a: Address) -> Vec<Payee> {
+        vec![Payee::Mapped(a)]
+    }
+
+    /// All the router's WETH9, unwrapped.
+    fn unwrap_all() -> RouterFlow {
+        RouterFlow::Convert {
+            from: RouterAsset::Weth,
+            to: ETH,
+            amount: Amount::All,
+        }
+    }
+
+    /// All the router holds of `token`.
+    fn sweep_all(token: Address) -> RouterFlow {
+        RouterFlow::Pay {
+            asset: t(token),
+            amount: Amount::All,
+        }
     }
 
     /// A swap input paid to `router`.
@@ -737,6 +1021,13 @@ mod tests {
         let call = single(router, hex);
         assert_eq!(call.kind, kind, "{hex}");
         assert_eq!(call.effects, effects, "{hex}");
+    }
+
+    /// `hex` with head word `i` of its arguments set to zero.
+    fn zero_word(hex: &str, i: usize) -> String {
+        let mut data = bytes(hex).to_vec();
+        data[4 + 32 * i..4 + 32 * (i + 1)].fill(0);
+        alloy_primitives::hex::encode_prefixed(data)
     }
 
     /// An inner call of a batch at index 0, as the decoder should push it.
@@ -865,78 +1156,115 @@ mod tests {
     #[test]
     fn v2_router02_swaps() {
         let r = V2_ROUTER;
-        for (hex, name, to, effects) in [
+        let caller = |input, amount, output| by_caller(input, amount, false, output);
+        for (hex, name, flow, to, effects) in [
             (
                 V2_EXACT_TOKENS_FOR_TOKENS,
                 "swapExactTokensForTokens",
+                caller(t(USDC), exact(1000), t(WETH)),
                 WALLET,
                 vec![swap_in(USDC, 1000, r)],
             ),
             (
                 V2_TOKENS_FOR_EXACT_TOKENS,
                 "swapTokensForExactTokens",
+                caller(t(USDC), Amount::Part, t(WETH)),
                 WALLET,
                 vec![swap_in(USDC, 1100, r)],
             ),
             (
                 V2_EXACT_ETH_FOR_TOKENS,
                 "swapExactETHForTokens",
+                caller(ETH, Amount::All, t(USDC)),
                 WALLET,
                 vec![],
             ),
             (
                 V2_TOKENS_FOR_EXACT_ETH,
                 "swapTokensForExactETH",
+                caller(t(USDC), Amount::Part, ETH),
                 WALLET,
                 vec![swap_in(USDC, 1100, r)],
             ),
             (
                 V2_EXACT_TOKENS_FOR_ETH,
                 "swapExactTokensForETH",
+                caller(t(USDC), exact(1000), ETH),
                 ALICE,
                 vec![swap_in(USDC, 1000, r)],
             ),
             (
                 V2_ETH_FOR_EXACT_TOKENS,
                 "swapETHForExactTokens",
+                caller(ETH, Amount::All, t(USDC)),
                 WALLET,
                 vec![],
             ),
             (
                 V2_EXACT_TOKENS_FOR_TOKENS_FOT,
                 "swapExactTokensForTokensSupportingFeeOnTransferTokens",
+                caller(t(DAI), exact(1000), t(WETH)),
                 WALLET,
                 vec![swap_in(DAI, 1000, r)],
             ),
             (
                 V2_EXACT_ETH_FOR_TOKENS_FOT,
                 "swapExactETHForTokensSupportingFeeOnTransferTokens",
+                caller(ETH, Amount::All, t(USDC)),
                 WALLET,
                 vec![],
             ),
             (
                 V2_EXACT_TOKENS_FOR_ETH_FOT,
                 "swapExactTokensForETHSupportingFeeOnTransferTokens",
+                caller(t(USDC), exact(1000), ETH),
                 WALLET,
                 vec![swap_in(USDC, 1000, r)],
             ),
         ] {
-            check(r, hex, op(name, vec![to]), effects);
+            check(r, hex, op(name, flow, mapped(to)), effects);
         }
+        // SwapRouter02's V2 functions: a WETH9 input may be paid with the router's ether.
         let r = SWAP_ROUTER02;
-        let kind = op("swapExactTokensForTokens", vec![SENTINEL_MSG_SENDER]);
+        let flow = by_caller(t(USDC), exact(1000), true, t(WETH));
         check(
             r,
             R02_V2_EXACT_TOKENS_FOR_TOKENS,
-            kind,
+            op(
+                "swapExactTokensForTokens",
+                flow,
+                mapped(SENTINEL_MSG_SENDER),
+            ),
             vec![swap_in(USDC, 1000, r)],
         );
-        let kind = op("swapTokensForExactTokens", vec![SENTINEL_MSG_SENDER]);
+        let flow = by_caller(t(USDC), Amount::Part, true, t(WETH));
         check(
             r,
             R02_V2_TOKENS_FOR_EXACT_TOKENS,
-            kind,
+            op(
+                "swapTokensForExactTokens",
+                flow,
+                mapped(SENTINEL_MSG_SENDER),
+            ),
             vec![swap_in(USDC, 1100, r)],
+        );
+        // amountIn = 0 (SwapRouter02's CONTRACT_BALANCE): the router swaps what it holds.
+        let flow = RouterFlow::Swap {
+            input: t(USDC),
+            amount: Amount::All,
+            payer: Payer::Router,
+            ether_first: true,
+            output: t(WETH),
+        };
+        check(
+            r,
+            &zero_word(R02_V2_EXACT_TOKENS_FOR_TOKENS, 0),
+            op(
+                "swapExactTokensForTokens",
+                flow,
+                mapped(SENTINEL_MSG_SENDER),
+            ),
+            vec![],
         );
     }
 
@@ -953,45 +1281,79 @@ mod tests {
     #[test]
     fn v3_swaps() {
         let r = SWAP_ROUTER02;
+        let usdc_weth = |amount| by_caller(t(USDC), amount, true, t(WETH));
         check(
             r,
             V3_EXACT_INPUT_SINGLE,
-            op("exactInputSingle", vec![WALLET]),
+            op(
+                "exactInputSingle",
+                usdc_weth(exact(1_000_000)),
+                mapped(WALLET),
+            ),
             vec![swap_in(USDC, 1_000_000, r)],
         );
         check(
             r,
             V3_EXACT_INPUT,
-            op("exactInput", vec![WALLET]),
+            op(
+                "exactInput",
+                by_caller(t(DAI), exact(5000), true, t(WETH)),
+                mapped(WALLET),
+            ),
             vec![swap_in(DAI, 5000, r)],
         );
         check(
             r,
             V3_EXACT_OUTPUT_SINGLE,
-            op("exactOutputSingle", vec![WALLET]),
+            op("exactOutputSingle", usdc_weth(Amount::Part), mapped(WALLET)),
             vec![swap_in(USDC, 2_000_000, r)],
         );
         // An exact-output path is reversed: its input token comes last.
         check(
             r,
             V3_EXACT_OUTPUT,
-            op("exactOutput", vec![WALLET]),
+            op("exactOutput", usdc_weth(Amount::Part), mapped(WALLET)),
             vec![swap_in(USDC, 2_000_000, r)],
         );
         // The original SwapRouter: a deadline inside the struct.
         check(
             r,
             V3_SR1_EXACT_INPUT_SINGLE,
-            op("exactInputSingle", vec![WALLET]),
+            op(
+                "exactInputSingle",
+                usdc_weth(exact(1_000_000)),
+                mapped(WALLET),
+            ),
             vec![swap_in(USDC, 1_000_000, r)],
         );
         check(
             r,
             V3_SR1_EXACT_OUTPUT,
-            op("exactOutput", vec![WALLET]),
+            op("exactOutput", usdc_weth(Amount::Part), mapped(WALLET)),
             vec![swap_in(USDC, 2_000_000, r)],
         );
         assert_eq!(bytes(PATH_USDC_WETH).len(), 43);
+        // amountIn = 0: SwapRouter02 swaps what it holds; the original SwapRouter has no such
+        // convention (a swap of nothing).
+        let flow = RouterFlow::Swap {
+            input: t(USDC),
+            amount: Amount::All,
+            payer: Payer::Router,
+            ether_first: true,
+            output: t(WETH),
+        };
+        check(
+            r,
+            &zero_word(V3_EXACT_INPUT_SINGLE, 4),
+            op("exactInputSingle", flow, mapped(WALLET)),
+            vec![],
+        );
+        check(
+            r,
+            &zero_word(V3_SR1_EXACT_INPUT_SINGLE, 5),
+            op("exactInputSingle", usdc_weth(exact(0)), mapped(WALLET)),
+            vec![swap_in(USDC, 0, r)],
+        );
     }
 
     #[test]
@@ -1008,34 +1370,54 @@ mod tests {
 
     #[test]
     fn router_payments() {
-        for (hex, name, recipients) in [
-            (UNWRAP_WETH9, "unwrapWETH9", vec![WALLET]),
+        let lit = Payee::Literal;
+        let refund = RouterFlow::Pay {
+            asset: ETH,
+            amount: Amount::All,
+        };
+        // The recipient arguments are paid as written; the one-argument forms pay the caller.
+        for (hex, name, flow, recipients) in [
+            (UNWRAP_WETH9, "unwrapWETH9", unwrap_all(), vec![lit(WALLET)]),
             (
                 UNWRAP_WETH9_SENDER,
                 "unwrapWETH9",
-                vec![SENTINEL_MSG_SENDER],
+                unwrap_all(),
+                vec![Payee::Caller],
             ),
             (
                 UNWRAP_WETH9_WITH_FEE,
                 "unwrapWETH9WithFee",
-                vec![WALLET, BOB],
+                unwrap_all(),
+                vec![lit(WALLET), lit(BOB)],
             ),
             (
                 UNWRAP_WETH9_WITH_FEE_SENDER,
                 "unwrapWETH9WithFee",
-                vec![SENTINEL_MSG_SENDER, BOB],
+                unwrap_all(),
+                vec![Payee::Caller, lit(BOB)],
             ),
-            (SWEEP_TOKEN, "sweepToken", vec![ALICE]),
-            (SWEEP_TOKEN_SENDER, "sweepToken", vec![SENTINEL_MSG_SENDER]),
-            (SWEEP_TOKEN_WITH_FEE, "sweepTokenWithFee", vec![ALICE, BOB]),
+            (SWEEP_TOKEN, "sweepToken", sweep_all(USDC), vec![lit(ALICE)]),
+            (
+                SWEEP_TOKEN_SENDER,
+                "sweepToken",
+                sweep_all(USDC),
+                vec![Payee::Caller],
+            ),
+            (
+                SWEEP_TOKEN_WITH_FEE,
+                "sweepTokenWithFee",
+                sweep_all(USDC),
+                vec![lit(ALICE), lit(BOB)],
+            ),
             (
                 SWEEP_TOKEN_WITH_FEE_SENDER,
                 "sweepTokenWithFee",
-                vec![SENTINEL_MSG_SENDER, BOB],
+                sweep_all(USDC),
+                vec![Payee::Caller, lit(BOB)],
             ),
-            (REFUND_ETH, "refundETH", vec![SENTINEL_MSG_SENDER]),
+            (REFUND_ETH, "refundETH", refund, vec![Payee::Caller]),
         ] {
-            check(SWAP_ROUTER02, hex, op(name, recipients), vec![]);
+            check(SWAP_ROUTER02, hex, op(name, flow, recipients), vec![]);
         }
     }
 
@@ -1055,21 +1437,18 @@ mod tests {
         let swap = inner(
             r,
             bytes(V3_EXACT_INPUT_SINGLE_TO_ROUTER),
-            op("exactInputSingle", vec![SENTINEL_ADDRESS_THIS]),
+            op(
+                "exactInputSingle",
+                by_caller(t(USDC), exact(1_000_000), true, t(WETH)),
+                mapped(SENTINEL_ADDRESS_THIS),
+            ),
             vec![swap_in(USDC, 1_000_000, r)],
         );
-        let unwrap = inner(
-            r,
-            bytes(UNWRAP_WETH9),
-            op("unwrapWETH9", vec![WALLET]),
-            vec![],
-        );
-        assert_eq!(action.calls, vec![top, swap, unwrap]);
+        let unwrap = op("unwrapWETH9", unwrap_all(), vec![Payee::Literal(WALLET)]);
+        let unwrap_call = inner(r, bytes(UNWRAP_WETH9), unwrap.clone(), vec![]);
+        assert_eq!(action.calls, vec![top, swap, unwrap_call]);
         let plain = decode_at(r, MULTICALL_PLAIN);
-        assert_eq!(
-            kinds(&plain),
-            vec![CallKind::Batch, op("unwrapWETH9", vec![WALLET])]
-        );
+        assert_eq!(kinds(&plain), vec![CallKind::Batch, unwrap]);
     }
 
     #[test]
@@ -1092,25 +1471,32 @@ mod tests {
         let swap = inner(
             r,
             Bytes::new(),
-            op("V3_SWAP_EXACT_IN", vec![SENTINEL_ADDRESS_THIS]),
+            op(
+                "V3_SWAP_EXACT_IN",
+                by_caller(t(USDC), exact(1_000_000), false, t(WETH)),
+                mapped(SENTINEL_ADDRESS_THIS),
+            ),
             vec![swap_in(USDC, 1_000_000, r)],
         );
         let unwrap = inner(
             r,
             Bytes::new(),
-            op("UNWRAP_WETH", vec![SENTINEL_MSG_SENDER]),
+            op("UNWRAP_WETH", unwrap_all(), mapped(SENTINEL_MSG_SENDER)),
             vec![],
         );
         assert_eq!(action.calls[1..], [permit, swap, unwrap]);
     }
 
     #[test]
-    fn v3_path_input_tokens() {
+    fn path_tokens() {
         let path = |hex| bytes(hex).to_vec();
-        assert_eq!(v3_token_in(&path(PATH_USDC_WETH), false), Some(USDC));
-        assert_eq!(v3_token_in(&path(PATH_DAI_USDC_WETH), false), Some(DAI));
-        assert_eq!(v3_token_in(&path(PATH_DAI_USDC_WETH), true), Some(WETH));
-        assert_eq!(v3_token_in(&path(PATH_WETH_USDC), true), Some(USDC));
+        assert_eq!(v3_path(&path(PATH_USDC_WETH), false), Some((USDC, WETH)));
+        assert_eq!(v3_path(&path(PATH_DAI_USDC_WETH), false), Some((DAI, WETH)));
+        assert_eq!(v3_path(&path(PATH_DAI_USDC_WETH), true), Some((WETH, DAI)));
+        assert_eq!(v3_path(&path(PATH_WETH_USDC), true), Some((USDC, WETH)));
+        let v2 = bytes(V2_EXACT_TOKENS_FOR_TOKENS_FOT);
+        let list = Tuple::new(&v2, 4).array(2, 1).unwrap();
+        assert_eq!(v2_path(list), Some((DAI, WETH)));
     }
 
     #[test]
@@ -1171,6 +1557,60 @@ mod tests {
     }
 
     #[test]
+    fn universal_router_contract_balance_and_allowed_failures() {
+        let ctx = Ctx {
+            wallet: WALLET,
+            to: UNIVERSAL_ROUTER,
+        };
+        let word = |v: U256| v.to_be_bytes::<32>();
+        // WRAP_ETH(address(2), CONTRACT_BALANCE), allowed to fail.
+        let mut input = word(U256::from(2)).to_vec();
+        input.extend(word(U256::from(1) << 255));
+        let (kind, _) = ur_command(0x8b, Tuple::new(&input, 0), &ctx).unwrap();
+        let want = CallKind::Router(RouterOp {
+            name: "WRAP_ETH",
+            flow: RouterFlow::Convert {
+                from: ETH,
+                to: RouterAsset::Weth,
+                amount: Amount::All,
+            },
+            recipients: mapped(SENTINEL_ADDRESS_THIS),
+            may_fail: true,
+        });
+        assert_eq!(kind, want);
+        // SWEEP and TRANSFER of address(0): ether; TRANSFER of CONTRACT_BALANCE of a token: all
+        // of it; PAY_PORTION of 10000 bips: all of it.
+        let payment = |command, token: Address, value: U256| {
+            let mut input = word(U256::from_be_slice(token.as_slice())).to_vec();
+            input.extend(word(U256::from_be_slice(ALICE.as_slice())));
+            input.extend(word(value));
+            match ur_command(command, Tuple::new(&input, 0), &ctx) {
+                Ok((CallKind::Router(op), _)) => op.flow,
+                other => panic!("{other:?}"),
+            }
+        };
+        let pay = |asset, amount| RouterFlow::Pay { asset, amount };
+        let max = U256::from(1) << 255;
+        assert_eq!(
+            payment(0x04, Address::ZERO, U256::ZERO),
+            pay(ETH, Amount::All)
+        );
+        assert_eq!(
+            payment(0x05, Address::ZERO, U256::from(7)),
+            pay(ETH, exact(7))
+        );
+        assert_eq!(payment(0x05, USDC, max), pay(t(USDC), Amount::All));
+        assert_eq!(
+            payment(0x06, USDC, U256::from(10_000)),
+            pay(t(USDC), Amount::All)
+        );
+        assert_eq!(
+            payment(0x06, USDC, U256::from(9_999)),
+            pay(t(USDC), Amount::Part)
+        );
+    }
+
+    #[test]
     fn universal_router_every_supported_command() {
         let r = UNIVERSAL_ROUTER;
         let action = decode_at(r, UR_EVERY_COMMAND);
@@ -1179,15 +1619,22 @@ mod tests {
             .map(|c| (c.kind.clone(), c.effects.clone()))
             .collect();
         let p2 = |op| CallKind::Permit2(op);
+        let pay = |asset, amount| RouterFlow::Pay { asset, amount };
         let want = vec![
-            // 0x81: V3_SWAP_EXACT_OUT allowed to revert; its input token is the path's last.
+            // 0x81: V3_SWAP_EXACT_OUT allowed to fail; its input token is the path's last.
             (
-                op("V3_SWAP_EXACT_OUT", vec![SENTINEL_MSG_SENDER]),
+                CallKind::Router(RouterOp {
+                    name: "V3_SWAP_EXACT_OUT",
+                    flow: by_caller(t(USDC), Amount::Part, false, t(WETH)),
+                    recipients: mapped(SENTINEL_MSG_SENDER),
+                    may_fail: true,
+                }),
                 vec![swap_in(USDC, 2_000_000, r)],
             ),
             (
                 p2(Permit2Op::TransferFrom {
                     transfers: vec![(WALLET, r, u(1000), USDC)],
+                    mapped: true,
                 }),
                 vec![fx(tok(USDC), u(1000), EffectKind::Transfer, r)],
             ),
@@ -1202,21 +1649,54 @@ mod tests {
                     fx(tok(DAI), u(2000), EffectKind::Permit, r),
                 ],
             ),
-            (op("SWEEP", vec![SENTINEL_MSG_SENDER]), vec![]),
-            (op("TRANSFER", vec![ALICE]), vec![]),
-            (op("PAY_PORTION", vec![BOB]), vec![]),
+            (
+                op("SWEEP", sweep_all(USDC), mapped(SENTINEL_MSG_SENDER)),
+                vec![],
+            ),
+            (
+                op("TRANSFER", pay(t(USDC), exact(10)), mapped(ALICE)),
+                vec![],
+            ),
+            (
+                op("PAY_PORTION", pay(t(USDC), Amount::Part), mapped(BOB)),
+                vec![],
+            ),
             // The router's own balance pays (payerIsUser = false): no input from the wallet.
-            (op("V2_SWAP_EXACT_IN", vec![SENTINEL_MSG_SENDER]), vec![]),
-            (op("WRAP_ETH", vec![SENTINEL_ADDRESS_THIS]), vec![]),
+            (
+                op(
+                    "V2_SWAP_EXACT_IN",
+                    by_router(t(USDC), exact(1000), t(WETH)),
+                    mapped(SENTINEL_MSG_SENDER),
+                ),
+                vec![],
+            ),
+            (
+                op(
+                    "WRAP_ETH",
+                    RouterFlow::Convert {
+                        from: ETH,
+                        to: RouterAsset::Weth,
+                        amount: exact(1000),
+                    },
+                    mapped(SENTINEL_ADDRESS_THIS),
+                ),
+                vec![],
+            ),
+            // The batch form pays its recipients as written.
             (
                 p2(Permit2Op::TransferFrom {
                     transfers: vec![(WALLET, r, u(900), USDC)],
+                    mapped: false,
                 }),
                 vec![fx(tok(USDC), u(900), EffectKind::Transfer, r)],
             ),
-            (op("BALANCE_CHECK_ERC20", vec![]), vec![]),
+            (op("BALANCE_CHECK_ERC20", RouterFlow::Check, vec![]), vec![]),
             (
-                op("V2_SWAP_EXACT_OUT", vec![SENTINEL_MSG_SENDER]),
+                op(
+                    "V2_SWAP_EXACT_OUT",
+                    by_caller(t(USDC), Amount::Part, false, t(WETH)),
+                    mapped(SENTINEL_MSG_SENDER),
+                ),
                 vec![swap_in(USDC, 1100, r)],
             ),
         ];
@@ -1231,9 +1711,14 @@ mod tests {
     #[test]
     fn universal_router_unknown_command_is_undecodable() {
         let action = decode_at(UNIVERSAL_ROUTER, UR_UNKNOWN_COMMAND);
+        let wrap = RouterFlow::Convert {
+            from: ETH,
+            to: RouterAsset::Weth,
+            amount: exact(1),
+        };
         let want = vec![
             CallKind::Batch,
-            op("WRAP_ETH", vec![SENTINEL_MSG_SENDER]),
+            op("WRAP_ETH", wrap, mapped(SENTINEL_MSG_SENDER)),
             CallKind::Undecodable("unsupported Universal Router command"),
         ];
         assert_eq!(kinds(&action), want);
@@ -1244,7 +1729,7 @@ mod tests {
         let action = decode_at(UNIVERSAL_ROUTER, UR_LENGTH_MISMATCH);
         let want = vec![
             CallKind::Batch,
-            op("UNWRAP_WETH", vec![SENTINEL_MSG_SENDER]),
+            op("UNWRAP_WETH", unwrap_all(), mapped(SENTINEL_MSG_SENDER)),
             CallKind::Undecodable("Universal Router commands and inputs differ in length"),
         ];
         assert_eq!(kinds(&action), want);

@@ -24,6 +24,9 @@ pub use typed::{TypedDataSummary, decode_typed_data};
 pub const MAX_BATCH_DEPTH: u8 = 4;
 /// How many calls one request may unwrap into, containers included. More is undecodable.
 pub const MAX_CALLS: usize = 256;
+/// How many [`Effect`]s one request may have in all (a Permit2 batch has one per token). More
+/// is undecodable: it keeps the cost of deciding one request bounded.
+pub const MAX_EFFECTS: usize = 1024;
 
 /// The address Uniswap routers read as "the caller" (`msg.sender`) in a recipient field.
 pub const SENTINEL_MSG_SENDER: Address = Address::with_last_byte(1);
@@ -180,6 +183,10 @@ pub enum Permit2Op {
     TransferFrom {
         /// (from, to, amount, token) per transfer.
         transfers: Vec<(Address, Address, U256, Address)>,
+        /// Whether `to` is read with the router's sentinels ([`Payee::Mapped`]): the Universal
+        /// Router's `PERMIT2_TRANSFER_FROM`. Its batch form and Permit2 itself pay `to` as
+        /// written.
+        mapped: bool,
     },
     /// `permitTransferFrom` / `permitWitnessTransferFrom` (single or batch), called with a signature.
     PermitTransferFrom {
@@ -192,6 +199,94 @@ pub enum Permit2Op {
     Revoke,
 }
 
+/// An asset a router op takes or pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterAsset {
+    /// A token the calldata names, or ether ([`Asset::Native`]: a V2 ETH swap, `address(0)` in
+    /// a Universal Router payment, `refundETH`).
+    Named(Asset),
+    /// The router's own wrapped-native token (WETH9), which `unwrapWETH9`, `UNWRAP_WETH` and
+    /// `WRAP_ETH` use without naming it.
+    Weth,
+}
+
+/// How much of an asset the router holds an op takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    /// All of it: a sweep, an unwrap, a refund, `CONTRACT_BALANCE`, the `msg.value` of a V2
+    /// ETH-input swap.
+    All,
+    /// Exactly this much.
+    Exact(U256),
+    /// An amount not known in advance: an exact-output swap's input (at most its maximum), a
+    /// portion of the balance.
+    Part,
+}
+
+/// Who pays a swap's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payer {
+    /// The caller: pulled with `transferFrom` or Permit2, or the ether sent with a V2
+    /// ETH-input swap.
+    Caller,
+    /// The router, from what it holds (Universal Router `payerIsUser = false`, SwapRouter02
+    /// `amountIn = 0`, its `CONTRACT_BALANCE`).
+    Router,
+}
+
+/// What a router op does with the assets the router holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterFlow {
+    /// Sells `amount` of `input` for `output`, which goes to the recipients.
+    Swap {
+        /// The asset sold.
+        input: RouterAsset,
+        /// How much of it.
+        amount: Amount,
+        /// Who pays it.
+        payer: Payer,
+        /// Whether the router pays a WETH9 input from the ether it holds when that covers
+        /// the amount (the V3 periphery's `pay`: SwapRouter and SwapRouter02).
+        ether_first: bool,
+        /// The asset bought.
+        output: RouterAsset,
+    },
+    /// Pays `amount` of `asset` out of what the router holds to the recipients (sweeps,
+    /// `TRANSFER`, `PAY_PORTION`, `refundETH`).
+    Pay {
+        /// The asset paid.
+        asset: RouterAsset,
+        /// How much.
+        amount: Amount,
+    },
+    /// Turns `amount` of `from` the router holds into `to`, which goes to the recipients
+    /// (`WRAP_ETH`, `UNWRAP_WETH`, `unwrapWETH9`).
+    Convert {
+        /// The asset taken.
+        from: RouterAsset,
+        /// The asset paid.
+        to: RouterAsset,
+        /// How much is taken.
+        amount: Amount,
+    },
+    /// Moves nothing (`BALANCE_CHECK_ERC20`).
+    Check,
+}
+
+/// Who a router op pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payee {
+    /// The router's caller (`msg.sender`): the one-argument payments of SwapRouter02
+    /// (`unwrapWETH9(uint256)`, `sweepToken(address,uint256)`, `refundETH()`).
+    Caller,
+    /// An address argument in which a router that reads sentinels (`routers.rs`) reads
+    /// [`SENTINEL_MSG_SENDER`] as its caller and [`SENTINEL_ADDRESS_THIS`] as itself.
+    Mapped(Address),
+    /// An address argument paid as written by every router (the recipient arguments of
+    /// the V3 periphery's payments, `PERMIT2_TRANSFER_FROM_BATCH`).
+    Literal(Address),
+}
+
 /// A swap or router utility call (Uniswap V2 Router02, V3 SwapRouter/SwapRouter02,
 /// Universal Router).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,9 +294,13 @@ pub struct RouterOp {
     /// The function or Universal Router command, for messages (`swapExactTokensForTokens`,
     /// `V3_SWAP_EXACT_IN`, ...).
     pub name: &'static str,
-    /// Every address the router will pay out to (sentinels [`SENTINEL_MSG_SENDER`] and
-    /// [`SENTINEL_ADDRESS_THIS`] kept as they are).
-    pub recipients: Vec<Address>,
+    /// What it does with the assets the router holds.
+    pub flow: RouterFlow,
+    /// Every payee of what it pays: the recipient first, then a fee recipient.
+    pub recipients: Vec<Payee>,
+    /// A Universal Router command allowed to fail (flag `0x80`): what it would take may
+    /// stay where it is.
+    pub may_fail: bool,
 }
 
 /// What one call is.
@@ -211,7 +310,8 @@ pub enum CallKind {
     Plain,
     /// A contract creation (no `to`).
     Create,
-    /// A selector Valet does not know: permitted only by an explicit rule.
+    /// A selector Valet does not know, on a contract other than the wallet: permitted only by
+    /// an explicit rule.
     Unknown,
     /// A token operation.
     Token(TokenOp),
@@ -224,8 +324,10 @@ pub enum CallKind {
     /// A Universal Router `execute` is a batch of one inner call per command (with empty
     /// calldata), mostly [`CallKind::Router`] or [`CallKind::Permit2`].
     Batch,
-    /// Calldata that claims a known selector but does not decode, a batch nested too deep, an
-    /// unknown Universal Router command, or a delegatecall batch mode. Always denied.
+    /// Calldata that claims a known selector but does not decode, a batch nested too deep, a
+    /// call beyond [`MAX_CALLS`] or [`MAX_EFFECTS`], an unknown Universal Router command, a
+    /// delegatecall batch mode, or a function Valet does not know called on the wallet itself
+    /// (its own code, e.g. an EIP-7702 delegate, can move anything it holds). Always denied.
     Undecodable(&'static str),
 }
 
@@ -260,6 +362,9 @@ impl Call {
 pub struct Action {
     /// Every call, the transaction's own call first.
     pub calls: Vec<Call>,
+    /// How many effects the calls have in all (more than [`MAX_EFFECTS`] once the limit is
+    /// broken: decoding then stops).
+    pub(crate) effects: usize,
 }
 
 /// Decodes a transaction sent by `wallet` into every call it makes, with effects.
@@ -275,6 +380,7 @@ pub fn decode_transaction(
 ) -> Action {
     let mut action = Action {
         calls: Vec::with_capacity(4),
+        effects: 0,
     };
     batch::push_call(&mut action, wallet, to, value, data.clone(), None, 0);
     action

@@ -1,7 +1,7 @@
 //! Calls to Uniswap's canonical Permit2 contract (`IAllowanceTransfer`, `ISignatureTransfer`).
 
 use super::{
-    Asset, CallKind, Effect, EffectKind, Permit2Op,
+    Asset, CallKind, Effect, EffectKind, MAX_EFFECTS, Permit2Op,
     abi::Tuple,
     batch::{Ctx, Leaf},
 };
@@ -102,10 +102,10 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
         })()
         .ok_or("malformed Permit2 permit batch"),
         TRANSFER_FROM => allowance_transfer(a)
-            .map(|t| transfer_from(ctx.wallet, vec![t]))
+            .map(|t| transfer_from(ctx.wallet, vec![t], false))
             .ok_or("malformed Permit2 transferFrom"),
         TRANSFER_FROM_BATCH => transfer_batch(a, 0)
-            .map(|ts| transfer_from(ctx.wallet, ts))
+            .map(|ts| transfer_from(ctx.wallet, ts, false))
             .ok_or("malformed Permit2 transferFrom batch"),
         PERMIT_TRANSFER_FROM | PERMIT_WITNESS_TRANSFER_FROM => (|| {
             let p = a.inline(0)?;
@@ -140,7 +140,7 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
             } else {
                 a.bytes(3)?;
             }
-            if permitted.len() != details.len() {
+            if permitted.len() != details.len() || details.len() > MAX_EFFECTS {
                 return None;
             }
             let mut transfers = Vec::new();
@@ -204,6 +204,9 @@ pub(crate) fn permit_batch(t: Tuple<'_>) -> Option<(Vec<(Address, U256)>, Addres
     let list = t.array(0, 4)?;
     let spender = t.address(1)?;
     t.uint(2)?;
+    if list.len() > MAX_EFFECTS {
+        return None;
+    }
     let mut grants = Vec::new();
     for k in 0..list.len() {
         grants.push(details(list.item(k)?)?);
@@ -253,6 +256,9 @@ pub(crate) fn transfer_batch(
     i: usize,
 ) -> Option<Vec<(Address, Address, U256, Address)>> {
     let list = t.array(i, 4)?;
+    if list.len() > MAX_EFFECTS {
+        return None;
+    }
     let mut transfers = Vec::new();
     for k in 0..list.len() {
         transfers.push(allowance_transfer(list.item(k)?)?);
@@ -261,9 +267,11 @@ pub(crate) fn transfer_batch(
 }
 
 /// Permit2 allowance transfers: a [`EffectKind::Transfer`] for each one out of the wallet.
+/// `mapped`: the Universal Router reads sentinels in their recipients.
 pub(crate) fn transfer_from(
     wallet: Address,
     transfers: Vec<(Address, Address, U256, Address)>,
+    mapped: bool,
 ) -> (CallKind, Vec<Effect>) {
     let fx = transfers
         .iter()
@@ -275,7 +283,10 @@ pub(crate) fn transfer_from(
             counterparty: to,
         })
         .collect();
-    (CallKind::Permit2(Permit2Op::TransferFrom { transfers }), fx)
+    (
+        CallKind::Permit2(Permit2Op::TransferFrom { transfers, mapped }),
+        fx,
+    )
 }
 
 /// Permit2 signature transfers of `owner`'s tokens: a [`EffectKind::Transfer`] of each
@@ -477,6 +488,7 @@ mod tests {
     fn allowance_transfers() {
         let op = Permit2Op::TransferFrom {
             transfers: vec![(WALLET, ALICE, u(900), USDC)],
+            mapped: false,
         };
         check(
             P2_TRANSFER_FROM,
@@ -485,6 +497,7 @@ mod tests {
         );
         let op = Permit2Op::TransferFrom {
             transfers: vec![(WALLET, ALICE, u(900), USDC), (BOB, ALICE, u(800), DAI)],
+            mapped: false,
         };
         check(
             P2_TRANSFER_FROM_BATCH,

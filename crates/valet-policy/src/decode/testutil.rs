@@ -86,8 +86,11 @@ impl Rng {
 
 /// What every decoded action must satisfy, whatever the input.
 pub(crate) fn check_invariants(action: &Action) {
-    use super::{MAX_BATCH_DEPTH, MAX_CALLS};
+    use super::{MAX_BATCH_DEPTH, MAX_CALLS, MAX_EFFECTS};
     assert!(!action.calls.is_empty() && action.calls.len() <= MAX_CALLS + 1);
+    let effects: usize = action.calls.iter().map(|c| c.effects.len()).sum();
+    // Past the limit, one more call may carry its ERC-7821 value.
+    assert!(effects <= MAX_EFFECTS + 1, "{effects} effects");
     for (k, call) in action.calls.iter().enumerate() {
         assert!(call.depth <= MAX_BATCH_DEPTH + 1);
         assert!(call.parent.is_none_or(|p| p < k));

@@ -1,7 +1,7 @@
 //! EIP-712 typed data (`eth_signTypedData_v4`): structure checks and the effects of the
 //! permits Valet knows (EIP-2612, DAI, Permit2 allowance and signature transfers).
 
-use super::{Asset, Effect, EffectKind, permit2};
+use super::{Asset, Effect, EffectKind, MAX_EFFECTS, permit2};
 use alloy_primitives::{Address, U256};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -86,6 +86,7 @@ pub fn decode_typed_data(v: &Value, wallet: Address) -> Result<TypedDataSummary,
     let spender = optional_address(message, "spender", "message")?;
 
     let effects = effects(
+        types,
         primary_type,
         domain_name.as_deref(),
         verifying_contract,
@@ -298,8 +299,75 @@ fn objects<'a>(
         .collect()
 }
 
-/// The effects of the permits Valet knows.
+/// EIP-2612 `Permit`.
+const EIP2612_PERMIT: &[(&str, &str)] = &[
+    ("owner", "address"),
+    ("spender", "address"),
+    ("value", "uint256"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+];
+/// DAI's `Permit`.
+const DAI_PERMIT: &[(&str, &str)] = &[
+    ("holder", "address"),
+    ("spender", "address"),
+    ("nonce", "uint256"),
+    ("expiry", "uint256"),
+    ("allowed", "bool"),
+];
+/// Permit2's `PermitDetails`.
+const PERMIT_DETAILS: &[(&str, &str)] = &[
+    ("token", "address"),
+    ("amount", "uint160"),
+    ("expiration", "uint48"),
+    ("nonce", "uint48"),
+];
+/// Permit2's `PermitSingle`.
+const PERMIT_SINGLE: &[(&str, &str)] = &[
+    ("details", "PermitDetails"),
+    ("spender", "address"),
+    ("sigDeadline", "uint256"),
+];
+/// Permit2's `PermitBatch`.
+const PERMIT_BATCH: &[(&str, &str)] = &[
+    ("details", "PermitDetails[]"),
+    ("spender", "address"),
+    ("sigDeadline", "uint256"),
+];
+/// Permit2's `TokenPermissions`.
+const TOKEN_PERMISSIONS: &[(&str, &str)] = &[("token", "address"), ("amount", "uint256")];
+/// Permit2's `PermitTransferFrom` (the witness form adds one field of any name and type).
+const PERMIT_TRANSFER_FROM: &[(&str, &str)] = &[
+    ("permitted", "TokenPermissions"),
+    ("spender", "address"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+];
+/// Permit2's `PermitBatchTransferFrom` (the witness form adds one field of any name and type).
+const PERMIT_BATCH_TRANSFER_FROM: &[(&str, &str)] = &[
+    ("permitted", "TokenPermissions[]"),
+    ("spender", "address"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+];
+
+/// Whether `types[name]` declares exactly `fields` (names and types, in order), followed by
+/// `extra` more fields of any name and type. What is signed is the declared struct: a message
+/// key that is not one of its fields is not part of the signature.
+fn declares(types: &Map<String, Value>, name: &str, fields: &[(&str, &str)], extra: usize) -> bool {
+    let Some(list) = types.get(name).and_then(Value::as_array) else {
+        return false;
+    };
+    list.len() == fields.len() + extra
+        && list.iter().zip(fields).all(|(f, (n, t))| {
+            f.get("name").and_then(Value::as_str) == Some(n)
+                && f.get("type").and_then(Value::as_str) == Some(t)
+        })
+}
+
+/// The effects of the permits Valet knows, read only from the structs they are signed as.
 fn effects(
+    types: &Map<String, Value>,
     primary_type: &str,
     domain_name: Option<&str>,
     verifying_contract: Option<Address>,
@@ -317,10 +385,18 @@ fn effects(
         let amount = uint(field(o, "amount", within)?, &format!("{within}.amount"))?;
         Ok((token, permit2::allowance(amount)))
     };
-    match (primary_type, domain_name) {
-        ("Permit", _) if m.contains_key("owner") || m.contains_key("value") => {
+    let is =
+        |name: &str, fields: &[(&str, &str)], extra: usize| declares(types, name, fields, extra);
+    // Permit2's structs, with the struct they nest; the witness forms add one field.
+    let permit2 = domain_name == Some("Permit2");
+    let witness = usize::from(primary_type.contains("Witness"));
+    let with_details = permit2 && is("PermitDetails", PERMIT_DETAILS, 0);
+    let with_permissions = permit2 && is("TokenPermissions", TOKEN_PERMISSIONS, 0);
+    let spender = || address(field(m, "spender", "message")?, "message.spender");
+    match primary_type {
+        "Permit" if is("Permit", EIP2612_PERMIT, 0) => {
             let owner = address(field(m, "owner", "message")?, "message.owner")?;
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
+            let spender = spender()?;
             let value = uint(field(m, "value", "message")?, "message.value")?;
             let token = verifying_contract
                 .ok_or("typed data: a `Permit` needs `domain.verifyingContract`")?;
@@ -330,9 +406,9 @@ fn effects(
                 vec![]
             })
         }
-        ("Permit", _) if m.contains_key("holder") || m.contains_key("allowed") => {
+        "Permit" if is("Permit", DAI_PERMIT, 0) => {
             let holder = address(field(m, "holder", "message")?, "message.holder")?;
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
+            let spender = spender()?;
             let allowed = field(m, "allowed", "message")?
                 .as_bool()
                 .ok_or("typed data: `message.allowed` must be a boolean")?;
@@ -345,28 +421,32 @@ fn effects(
                 vec![]
             })
         }
-        ("PermitSingle", Some("Permit2")) => {
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
+        "PermitSingle" if with_details && is(primary_type, PERMIT_SINGLE, 0) => {
+            let spender = spender()?;
             let (token, amount) =
                 permit2_token(object(m, "details", "message")?, "message.details")?;
             Ok(vec![permit(token, amount, spender)])
         }
-        ("PermitBatch", Some("Permit2")) => {
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
-            objects(m, "details", "message")?
+        "PermitBatch" if with_details && is(primary_type, PERMIT_BATCH, 0) => {
+            let spender = spender()?;
+            bounded(objects(m, "details", "message")?)?
                 .into_iter()
                 .map(|d| permit2_token(d, "message.details[]").map(|(t, a)| permit(t, a, spender)))
                 .collect()
         }
-        ("PermitTransferFrom" | "PermitWitnessTransferFrom", Some("Permit2")) => {
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
+        "PermitTransferFrom" | "PermitWitnessTransferFrom"
+            if with_permissions && is(primary_type, PERMIT_TRANSFER_FROM, witness) =>
+        {
+            let spender = spender()?;
             let (token, amount) =
                 permit2_token(object(m, "permitted", "message")?, "message.permitted")?;
             Ok(vec![permit(token, amount, spender)])
         }
-        ("PermitBatchTransferFrom" | "PermitBatchWitnessTransferFrom", Some("Permit2")) => {
-            let spender = address(field(m, "spender", "message")?, "message.spender")?;
-            objects(m, "permitted", "message")?
+        "PermitBatchTransferFrom" | "PermitBatchWitnessTransferFrom"
+            if with_permissions && is(primary_type, PERMIT_BATCH_TRANSFER_FROM, witness) =>
+        {
+            let spender = spender()?;
+            bounded(objects(m, "permitted", "message")?)?
                 .into_iter()
                 .map(|p| {
                     permit2_token(p, "message.permitted[]").map(|(t, a)| permit(t, a, spender))
@@ -374,6 +454,17 @@ fn effects(
                 .collect()
         }
         _ => Ok(Vec::new()),
+    }
+}
+
+/// `list`, unless it grants more tokens than one request may have effects.
+fn bounded<T>(list: Vec<T>) -> Result<Vec<T>, String> {
+    if list.len() > MAX_EFFECTS {
+        Err(format!(
+            "typed data: more than {MAX_EFFECTS} tokens in one permit"
+        ))
+    } else {
+        Ok(list)
     }
 }
 
@@ -610,6 +701,130 @@ mod tests {
             (None, None, None)
         );
         assert!(summary.effects.is_empty());
+    }
+
+    #[test]
+    fn permits_are_read_only_from_their_exact_structs() {
+        // The Uniswap V3 position manager's Permit(spender, tokenId, nonce, deadline), with
+        // `owner` and `value` added to the message: not fields of the signed struct.
+        let npm = json!({
+            "types": {
+                "EIP712Domain": domain_type(),
+                "Permit": [
+                    {"name": "spender", "type": "address"},
+                    {"name": "tokenId", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"}
+                ]
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "Uniswap V3 Positions NFT-V1", "version": "1", "chainId": 1, "verifyingContract": NFT.to_string()},
+            "message": {"spender": ALICE.to_string(), "tokenId": "1", "nonce": "0", "deadline": "1", "owner": WALLET.to_string(), "value": "1"}
+        });
+        let summary = decode_typed_data(&npm, WALLET).unwrap();
+        assert!(summary.effects.is_empty());
+        assert_eq!(summary.spender, Some(ALICE));
+        // EIP-2612's fields in another order, or with another type, or one more.
+        type Edit = fn(&mut Value);
+        let edits: [Edit; 3] = [
+            |v| v["types"]["Permit"].as_array_mut().unwrap().swap(2, 3),
+            |v| v["types"]["Permit"][2]["type"] = json!("uint128"),
+            |v| {
+                let extra = json!({"name": "memo", "type": "string"});
+                v["types"]["Permit"].as_array_mut().unwrap().push(extra);
+            },
+        ];
+        for edit in edits {
+            let mut v = eip2612(WALLET);
+            edit(&mut v);
+            assert!(
+                decode_typed_data(&v, WALLET).unwrap().effects.is_empty(),
+                "{v}"
+            );
+        }
+    }
+
+    /// A Permit2 `PermitWitnessTransferFrom` of 1000 USDC to ALICE, with `witness_fields`
+    /// after the four of `PermitTransferFrom`.
+    fn permit2_witness(witness_fields: Vec<Value>) -> Value {
+        let mut fields = vec![
+            json!({"name": "permitted", "type": "TokenPermissions"}),
+            json!({"name": "spender", "type": "address"}),
+            json!({"name": "nonce", "type": "uint256"}),
+            json!({"name": "deadline", "type": "uint256"}),
+        ];
+        fields.extend(witness_fields);
+        json!({
+            "types": {
+                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+                "PermitWitnessTransferFrom": fields,
+                "TokenPermissions": [{"name": "token", "type": "address"}, {"name": "amount", "type": "uint256"}],
+                "Order": [{"name": "minOut", "type": "uint256"}]
+            },
+            "primaryType": "PermitWitnessTransferFrom",
+            "domain": {"name": "Permit2", "chainId": 1, "verifyingContract": PERMIT2.to_string()},
+            "message": {
+                "permitted": {"token": USDC.to_string(), "amount": "1000"},
+                "spender": ALICE.to_string(), "nonce": "1", "deadline": "1",
+                "witness": {"minOut": "1"}, "extra": {"minOut": "1"}
+            }
+        })
+    }
+
+    #[test]
+    fn permit2_structs_are_read_only_when_canonical() {
+        let witness = json!({"name": "witness", "type": "Order"});
+        let v = permit2_witness(vec![witness.clone()]);
+        assert_eq!(
+            decode_typed_data(&v, WALLET).unwrap().effects,
+            vec![fx(tok(USDC), u(1000), EffectKind::Permit, ALICE)]
+        );
+        // No witness, or two: not the struct Permit2 signs.
+        for fields in [
+            vec![],
+            vec![witness.clone(), json!({"name": "extra", "type": "Order"})],
+        ] {
+            let v = permit2_witness(fields);
+            assert!(decode_typed_data(&v, WALLET).unwrap().effects.is_empty());
+        }
+        // A TokenPermissions of another shape.
+        let mut v = permit2_witness(vec![witness]);
+        v["types"]["TokenPermissions"][1]["type"] = json!("uint160");
+        assert!(decode_typed_data(&v, WALLET).unwrap().effects.is_empty());
+    }
+
+    #[test]
+    fn a_permit_of_more_tokens_than_effects_allowed_is_refused() {
+        let batch = |n: usize| {
+            let details: Vec<Value> = (0..n)
+                .map(|_| json!({"token": USDC.to_string(), "amount": "1", "expiration": "1", "nonce": "0"}))
+                .collect();
+            json!({
+                "types": {
+                    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+                    "PermitBatch": [
+                        {"name": "details", "type": "PermitDetails[]"},
+                        {"name": "spender", "type": "address"},
+                        {"name": "sigDeadline", "type": "uint256"}
+                    ],
+                    "PermitDetails": [
+                        {"name": "token", "type": "address"},
+                        {"name": "amount", "type": "uint160"},
+                        {"name": "expiration", "type": "uint48"},
+                        {"name": "nonce", "type": "uint48"}
+                    ]
+                },
+                "primaryType": "PermitBatch",
+                "domain": {"name": "Permit2", "chainId": 1},
+                "message": {"details": details, "spender": ALICE.to_string(), "sigDeadline": "1"}
+            })
+        };
+        let ok = decode_typed_data(&batch(MAX_EFFECTS), WALLET).unwrap();
+        assert_eq!(ok.effects.len(), MAX_EFFECTS);
+        assert_eq!(
+            decode_typed_data(&batch(MAX_EFFECTS + 1), WALLET).unwrap_err(),
+            format!("typed data: more than {MAX_EFFECTS} tokens in one permit")
+        );
     }
 
     /// Typed data whose primary type `Root` heads a chain of `n` struct types.
