@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# One-time set-up: the pinned development tools (anvil, cast, forge, solc) and the contract
-# packages the sandbox deploys (OpenZeppelin, Uniswap V2), from the npm registry.
+# One-time set-up: the pinned development tools (anvil, cast, forge, solc), the contract
+# packages the sandbox deploys (OpenZeppelin, Uniswap V2) and viem, from the npm registry; and
+# web3.py for the end-to-end client tests, from PyPI (requirements.txt).
 # Idempotent and quick when already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d node_modules/@uniswap/v2-periphery ] \
-  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  || [ ! -f node_modules/viem/package.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing pinned tools under tools/node_modules" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
 node_modules/@foundry-rs/cast-linux-amd64/bin/cast --version >&2
+
+# web3.py at the version requirements.txt pins, for python3 (the interpreter the tests run).
+if ! command -v python3 >/dev/null; then
+  echo "python3 is missing: install Python 3 with pip, then run $0 again" >&2
+  exit 1
+fi
+web3_pin="$(sed -n 's/^web3==\([^[:space:]]*\).*/\1/p' requirements.txt)"
+if ! python3 -c "import sys, web3; sys.exit(web3.__version__ != '$web3_pin')" 2>/dev/null; then
+  echo "installing Python packages of requirements.txt (web3 $web3_pin)" >&2
+  python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+fi

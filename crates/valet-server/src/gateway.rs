@@ -155,16 +155,29 @@ impl Gateway {
     }
 
     /// Appends audit records durably and publishes them on the live feed.
-    pub(crate) async fn audit(&self, mut batch: Batch) -> Result<(), valet_store::Error> {
-        // Agent-supplied text (type names, field names) may hold NUL, which PostgreSQL refuses.
+    pub(crate) async fn audit(&self, batch: Batch) -> Result<(), valet_store::Error> {
+        self.commit(batch, None).await.map(|_| ())
+    }
+
+    /// Makes `batch` durable (NUL scrubbed: agent-supplied text may hold it, and PostgreSQL
+    /// refuses it), publishes its entries, and says whether `key_id` was revoked in the store
+    /// when it committed.
+    async fn commit(
+        &self,
+        mut batch: Batch,
+        key_id: Option<&str>,
+    ) -> Result<bool, valet_store::Error> {
         for record in &mut batch.audit {
             scrub(&mut record.detail);
         }
-        let entries = self.journal.submit(batch).await?;
+        let (entries, revoked) = match key_id {
+            Some(id) => self.journal.submit_for_key(batch, id).await?,
+            None => (self.journal.submit(batch).await?, false),
+        };
         for e in &entries {
             let _ = self.events.send(valet_store::entry_to_json(e));
         }
-        Ok(())
+        Ok(revoked)
     }
 
     /// Handles one JSON-RPC request object (already checked to be an object).
@@ -348,16 +361,31 @@ impl Gateway {
                 amount: *amount,
             })
             .collect();
-        self.audit(Batch {
+        let batch = Batch {
             reservations,
             audit: vec![record],
             ..Batch::default()
-        })
-        .await
-        .map_err(|e| self.internal(&rid, e))?;
+        };
+        let revoked_in_store = self
+            .commit(batch, Some(&key_id))
+            .await
+            .map_err(|e| self.internal(&rid, e))?;
 
-        // A revocation that landed while the entry was being written wins.
+        // A revocation committed before this entry, by this gateway or any other process
+        // sharing the store, wins: nothing is signed for it.
+        if revoked_in_store {
+            lock(&entry.state).revoked = true;
+        }
         if lock(&entry.state).revoked {
+            self.audit_auth(
+                &rid,
+                Timestamp::now(),
+                Some(&key_id),
+                method,
+                caller.ip,
+                AuthFailure::Revoked,
+            )
+            .await?;
             return Err(RpcError::Unauthorized(AuthFailure::Revoked));
         }
 

@@ -15,8 +15,13 @@ const MAX_GROUP: usize = 1024;
 
 struct Job {
     batch: Batch,
-    reply: oneshot::Sender<Result<Vec<AuditEntry>>>,
+    /// The key whose revocation state the submitter wants to know once the batch is durable.
+    key: Option<String>,
+    reply: Reply,
 }
+
+/// What a submitter hears: its entries, and whether its key was revoked when they committed.
+type Outcome = Result<(Vec<AuditEntry>, bool)>;
 
 /// Group commit: concurrent [`submit`](GroupCommit::submit)s are merged into one
 /// [`Store::append`] (one transaction, one fsync), so thousands of requests per second stay
@@ -63,10 +68,27 @@ impl GroupCommit {
 
     /// Appends `batch` in the next group; resolves once it is durable, with its audit entries.
     pub async fn submit(&self, batch: Batch) -> Result<Vec<AuditEntry>> {
+        self.send(batch, None).await.map(|(entries, _)| entries)
+    }
+
+    /// Like [`submit`](Self::submit), and also says whether `key_id` was revoked in the store
+    /// when the batch became durable. The check is read after the commit, once per group and
+    /// key, so a revocation committed by any process before this batch is seen: a caller that
+    /// signs only when this is false never signs for a request made durable after the key was
+    /// revoked.
+    pub async fn submit_for_key(
+        &self,
+        batch: Batch,
+        key_id: &str,
+    ) -> Result<(Vec<AuditEntry>, bool)> {
+        self.send(batch, Some(key_id.to_string())).await
+    }
+
+    async fn send(&self, batch: Batch, key: Option<String>) -> Outcome {
         self.check()?;
         batch.validate()?;
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job { batch, reply }).await.is_err() {
+        if self.queue.send(Job { batch, key, reply }).await.is_err() {
             return Err(self.halted_error());
         }
         answer.await.unwrap_or_else(|_| Err(self.halted_error()))
@@ -107,11 +129,11 @@ impl GroupCommit {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<AuditEntry>>>;
+type Reply = oneshot::Sender<Outcome>;
 
 /// A committed group waiting for its checkpoint before its submitters hear of it.
 struct Committed {
-    replies: Vec<(Reply, Vec<AuditEntry>)>,
+    replies: Vec<(Reply, Outcome)>,
     head: Option<(u64, B256)>,
 }
 
@@ -140,8 +162,10 @@ async fn writer(
         let mut merged = Batch::default();
         let mut counts = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
-        for Job { batch, reply } in group.drain(..) {
+        let mut keys = Vec::with_capacity(group.len());
+        for Job { batch, key, reply } in group.drain(..) {
             counts.push(batch.audit.len());
+            keys.push(key);
             merged.reservations.extend(batch.reservations);
             merged.releases.extend(batch.releases);
             merged.audit.extend(batch.audit);
@@ -178,11 +202,23 @@ async fn writer(
             }
         };
         let head = entries.last().map(|e| (e.seq, e.hash));
+        let revoked = revocations(&*store, &keys).await;
         let mut entries = entries.into_iter();
         let replies: Vec<_> = replies
             .into_iter()
             .zip(counts)
-            .map(|(r, n)| (r, entries.by_ref().take(n).collect()))
+            .zip(keys)
+            .map(|((r, n), key)| {
+                let mine: Vec<AuditEntry> = entries.by_ref().take(n).collect();
+                let outcome = match key.and_then(|k| revoked.iter().find(|(id, _)| *id == k)) {
+                    None => Ok((mine, false)),
+                    Some((_, Ok(is_revoked))) => Ok((mine, *is_revoked)),
+                    Some((id, Err(e))) => Err(Error::Database(format!(
+                        "committed, but the revocation of key {id} could not be read: {e}"
+                    ))),
+                };
+                (r, outcome)
+            })
             .collect();
         match &committed {
             Some(tx) => {
@@ -239,11 +275,27 @@ async fn checkpointer(
     }
 }
 
-fn answer(replies: Vec<(Reply, Vec<AuditEntry>)>) {
-    for (reply, entries) in replies {
+fn answer(replies: Vec<(Reply, Outcome)>) {
+    for (reply, outcome) in replies {
         // A submitter that went away still had its entries committed.
-        let _ = reply.send(Ok(entries));
+        let _ = reply.send(outcome);
     }
+}
+
+/// Whether each distinct key of a group is revoked in the store, read after the commit.
+async fn revocations(store: &dyn Store, keys: &[Option<String>]) -> Vec<(String, Result<bool>)> {
+    let mut out: Vec<(String, Result<bool>)> = Vec::new();
+    for key in keys.iter().flatten() {
+        if out.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let revoked = store
+            .key(key)
+            .await
+            .map(|k| k.is_none_or(|k| k.revoked_at.is_some()));
+        out.push((key.clone(), revoked));
+    }
+    out
 }
 
 async fn commit(store: &dyn Store, batch: Batch) -> Result<Vec<AuditEntry>> {

@@ -41,6 +41,33 @@ impl Args {
                 dir.display()
             );
         }
+        const FILES: [&str; 7] = [
+            home::KEYSTORE,
+            home::ADMIN_TOKEN,
+            home::CONFIG,
+            home::DATABASE,
+            "valet.db-wal",
+            "valet.db-shm",
+            home::CHECKPOINT,
+        ];
+        if let Some(f) = FILES.iter().find(|f| dir.join(f).exists()) {
+            bail!(
+                "{} holds {f} but no valet.toml: remove it (or choose another --home) and run init again",
+                dir.display()
+            );
+        }
+        let result = self.init(&dir, home_args).await;
+        if result.is_err() {
+            // Leave nothing half-made behind, so that init can simply be run again.
+            for f in FILES {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+        }
+        result
+    }
+
+    async fn init(self, dir: &std::path::Path, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         #[cfg(unix)]
@@ -91,11 +118,10 @@ impl Args {
                 address: wallet.address().to_string(),
             },
         };
-        write_private(
-            &dir.join(home::CONFIG),
-            toml::to_string(&config)?.as_bytes(),
-        )?;
-        let home = home_args.open()?;
+        let home = home::Home {
+            dir: dir.clone(),
+            config,
+        };
         let store = home.store(None).await?;
         let record = valet_server::admin_record(
             jiff::Timestamp::now(),
@@ -112,6 +138,11 @@ impl Args {
         if let Some(e) = entries.last() {
             valet_store::Checkpoint::new(home.checkpoint()).write(e.seq, e.hash)?;
         }
+        // Last: valet.toml marks the home as complete.
+        write_private(
+            &dir.join(home::CONFIG),
+            toml::to_string(&home.config)?.as_bytes(),
+        )?;
         if self.json {
             println!(
                 "{}",

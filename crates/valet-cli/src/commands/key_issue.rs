@@ -227,7 +227,7 @@ impl Args {
         // Check locally first so that a typo is reported with its line.
         valet_policy::Policy::from_toml(&policy_toml).map_err(|e| match &self.policy {
             Some(p) => anyhow::anyhow!("policy file {}: {e}", p.display()),
-            None => anyhow::anyhow!("the flags make an invalid policy: {e}"),
+            None => anyhow::anyhow!("the flags make an invalid policy: {}", e.message),
         })?;
         let mode = match self.mode.as_str() {
             "onchain" => bail!(

@@ -211,6 +211,24 @@ async fn refused_keys_get_4100_with_the_reason() {
         .unwrap();
     assert_eq!(r["result"], json!([env.wallet]), "{r}");
 
+    // A revocation written to the store by another process (another gateway, the CLI without
+    // the API) stops the key at its next request too.
+    let (id, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1h\"\n")
+        .await;
+    assert!(env.rpc(&key, "eth_chainId", json!([])).await["result"].is_string());
+    let now = jiff::Timestamp::now();
+    let audit = valet_server::admin_record(now, "key.revoke", Some(&id), json!({}));
+    assert!(env.store.revoke_key(&id, now, audit).await.unwrap());
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_chainId", json!([])).await),
+        (Some(4100), Some("revoked".into()))
+    );
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_chainId", json!([])).await),
+        (Some(4100), Some("revoked".into()))
+    );
+
     // -32005: rate limited, with a retry hint.
     let (_, key) = env
         .issue("profile = \"read-only\"\nexpires_in = \"1h\"\n[limits.rate]\nmax_requests = 2\nwindow = \"1m\"\n")
