@@ -337,3 +337,40 @@ fn data_with_name(name: &str) -> Value {
         "message": { "contents": "hi" }
     })
 }
+
+#[tokio::test]
+async fn the_live_feed_shows_each_request_as_it_happens() {
+    let env = Env::start().await;
+    let (id, key) = env
+        .issue("profile = \"read-only\"\nexpires_in = \"1h\"\n")
+        .await;
+    let mut feed = env
+        .client
+        .get(format!("{}/api/v1/events", env.url))
+        .bearer_auth(crate::env::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status().as_u16(), 200);
+    env.rpc(&key, "eth_chainId", json!([])).await;
+    env.rpc(&key, "eth_sign", json!([env.wallet, "0x00"])).await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(seen.contains("eth_chainId") && seen.contains("method_not_allowed")) {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .expect("events arrive in time");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap().expect("the feed stays open"),
+        ));
+    }
+    assert!(seen.contains(&id), "{seen}");
+    // Without the admin token: nothing.
+    let denied = env
+        .client
+        .get(format!("{}/api/v1/events", env.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+}
