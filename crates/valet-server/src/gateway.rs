@@ -305,18 +305,8 @@ impl Gateway {
             decision
         };
         let summary = summarize(&request);
-        let mut record = AuditRecord {
-            at: now,
-            request_id: rid.clone(),
-            actor: "agent".into(),
-            key_id: Some(key_id.clone()),
-            action: method.to_string(),
-            decision: None,
-            violations: vec![],
-            detail: summary,
-            client_ip: caller.ip.map(|ip| ip.to_string()),
-            tx_hash: None,
-        };
+        // The decision is filled in below, allow or deny.
+        let mut record = agent_record(&rid, now, Some(&key_id), method, caller.ip, "deny", summary);
         let spend = match decision {
             Decision::Deny(violations) => {
                 record.decision = Some("deny".into());
@@ -456,24 +446,9 @@ impl Gateway {
         ip: Option<IpAddr>,
         reason: AuthFailure,
     ) -> Result<(), RpcError> {
-        let record = AuditRecord {
-            at: now,
-            request_id: rid.to_string(),
-            actor: "agent".into(),
-            key_id: key_id.map(str::to_string),
-            action: method.to_string(),
-            decision: Some("deny".into()),
-            violations: vec![],
-            detail: json!({ "unauthorized": reason.as_str() }),
-            client_ip: ip.map(|ip| ip.to_string()),
-            tx_hash: None,
-        };
-        self.audit(Batch {
-            audit: vec![record],
-            ..Batch::default()
-        })
-        .await
-        .map_err(|e| self.internal(rid, e))
+        let detail = json!({ "unauthorized": reason.as_str() });
+        let record = agent_record(rid, now, key_id, method, ip, "deny", detail);
+        self.audit_one(rid, record).await
     }
 
     async fn audit_error(
@@ -485,18 +460,19 @@ impl Gateway {
         ip: Option<IpAddr>,
         error: &str,
     ) -> Result<(), RpcError> {
-        let record = AuditRecord {
-            at: now,
-            request_id: rid.to_string(),
-            actor: "agent".into(),
-            key_id: Some(key_id.to_string()),
-            action: method.to_string(),
-            decision: Some("error".into()),
-            violations: vec![],
-            detail: json!({ "error": error }),
-            client_ip: ip.map(|ip| ip.to_string()),
-            tx_hash: None,
-        };
+        let record = agent_record(
+            rid,
+            now,
+            Some(key_id),
+            method,
+            ip,
+            "error",
+            json!({ "error": error }),
+        );
+        self.audit_one(rid, record).await
+    }
+
+    async fn audit_one(&self, rid: &str, record: AuditRecord) -> Result<(), RpcError> {
         self.audit(Batch {
             audit: vec![record],
             ..Batch::default()
@@ -560,18 +536,17 @@ impl Gateway {
             .map_err(|e| self.internal(rid, e))?;
         let hash = *envelope.tx_hash();
         let raw = envelope.encoded_2718();
-        let mut outcome = AuditRecord {
-            at: Timestamp::now(),
-            request_id: rid.to_string(),
-            actor: "agent".into(),
-            key_id: Some(entry.record.id.clone()),
-            action: if send { "tx.sent" } else { "tx.signed" }.into(),
-            decision: Some("allow".into()),
-            violations: vec![],
-            detail: json!({ "nonce": nonce }),
-            client_ip: ip.map(|ip| ip.to_string()),
-            tx_hash: Some(hash),
-        };
+        let action = if send { "tx.sent" } else { "tx.signed" };
+        let mut outcome = agent_record(
+            rid,
+            Timestamp::now(),
+            Some(&entry.record.id),
+            action,
+            ip,
+            "allow",
+            json!({ "nonce": nonce }),
+        );
+        outcome.tx_hash = Some(hash);
         if send && let Err(e) = self.upstream.send_raw(&raw).await {
             drop(lease);
             return Err(match e {
@@ -772,6 +747,30 @@ impl Gateway {
 enum Fill {
     Simulation(String),
     Upstream(valet_chain::Error),
+}
+
+/// An audit record of an agent's request.
+fn agent_record(
+    rid: &str,
+    at: Timestamp,
+    key_id: Option<&str>,
+    action: &str,
+    ip: Option<IpAddr>,
+    decision: &str,
+    detail: Value,
+) -> AuditRecord {
+    AuditRecord {
+        at,
+        request_id: rid.to_string(),
+        actor: "agent".into(),
+        key_id: key_id.map(str::to_string),
+        action: action.to_string(),
+        decision: Some(decision.into()),
+        violations: vec![],
+        detail,
+        client_ip: ip.map(|ip| ip.to_string()),
+        tx_hash: None,
+    }
 }
 
 /// Replaces NUL characters in every string of an audit detail.
