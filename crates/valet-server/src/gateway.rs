@@ -39,9 +39,26 @@ pub(crate) struct KeyEntry {
 pub(crate) struct KeyState {
     pub(crate) revoked: bool,
     pub(crate) ledger: SpendLedger,
-    /// Signed transactions not yet mined: (nonce, hash).
-    pub(crate) pending: Vec<(u64, B256)>,
+    /// Signed transactions not yet mined.
+    pub(crate) pending: Vec<Pending>,
     pub(crate) last_used: Option<Timestamp>,
+}
+
+/// A transaction signed for a key and not yet seen mined.
+pub(crate) struct Pending {
+    nonce: u64,
+    signed_at: Timestamp,
+}
+
+/// How long a signed transaction may stay unknown to the node (never broadcast, or dropped)
+/// before it is treated as abandoned and its nonce is given to the next transaction.
+const ABANDONED_AFTER_SECS: i64 = 30;
+
+/// A transaction signed in this process and not yet released to anyone.
+struct Signed {
+    nonce: u64,
+    hash: B256,
+    raw: Vec<u8>,
 }
 
 /// The running gateway.
@@ -339,8 +356,22 @@ impl Gateway {
             Decision::Allow(spend) => spend,
         };
 
-        // 4. Durable before any signature: the reservation and the audit entry, together.
+        // 4. A transaction is signed now, inside this process, so that its hash and nonce are
+        //    in the same durable entry as its reservation. Nothing leaves the process before
+        //    that entry is durable.
         record.decision = Some("allow".into());
+        let signed = match &request {
+            Request::Transaction { tx, .. } => {
+                let signed = self
+                    .sign(&entry, tx, now)
+                    .await
+                    .map_err(|e| self.internal(&rid, e))?;
+                record.tx_hash = Some(signed.hash);
+                record.detail["nonce"] = json!(signed.nonce);
+                Some(signed)
+            }
+            _ => None,
+        };
         let reservations = spend
             .iter()
             .map(|(asset, amount)| Reservation {
@@ -367,6 +398,10 @@ impl Gateway {
             lock(&entry.state).revoked = true;
         }
         if lock(&entry.state).revoked {
+            if signed.is_some() {
+                // Its nonce was taken but the transaction is dropped: re-read nonces.
+                self.nonces.resync().await;
+            }
             self.audit_auth(
                 &rid,
                 Timestamp::now(),
@@ -387,8 +422,11 @@ impl Gateway {
                 .forward(m, params)
                 .await
                 .map_err(|e| self.upstream_error(&rid, e)),
-            Request::Transaction { send, tx } => {
-                self.sign_and_send(&entry, &rid, now, send, tx, spend, caller.ip)
+            Request::Transaction { send, .. } => {
+                let Some(signed) = signed else {
+                    return Err(self.internal(&rid, "transaction was not signed"));
+                };
+                self.release(&entry, &rid, now, send, signed, spend, caller.ip)
                     .await
             }
             Request::TypedData(_) => {
@@ -514,99 +552,78 @@ impl Gateway {
         Ok(tx)
     }
 
+    /// Takes the next nonce and signs. The nonce is consumed at once (so concurrent requests
+    /// never wait on each other's commits); a transaction that is then dropped or rejected
+    /// makes the nonce manager re-read the node.
+    async fn sign(
+        &self,
+        entry: &KeyEntry,
+        tx: &TxRequest,
+        now: Timestamp,
+    ) -> Result<Signed, String> {
+        let lease = self.nonces.lease().await.map_err(|e| e.to_string())?;
+        let nonce = lease.nonce();
+        let envelope = self.build_and_sign(tx, nonce).map_err(|e| e.to_string())?;
+        lease.commit();
+        lock(&entry.state).pending.push(Pending {
+            nonce,
+            signed_at: now,
+        });
+        Ok(Signed {
+            nonce,
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718(),
+        })
+    }
+
+    /// Releases a signed transaction whose reservation and audit entry are durable: returns it
+    /// (`eth_signTransaction`) or broadcasts it. A rejection releases the reservation; a
+    /// broken connection keeps it (the node may still have it).
     #[allow(clippy::too_many_arguments)]
-    async fn sign_and_send(
+    async fn release(
         &self,
         entry: &KeyEntry,
         rid: &str,
         now: Timestamp,
         send: bool,
-        tx: TxRequest,
+        signed: Signed,
         spend: valet_policy::Spend,
         ip: Option<IpAddr>,
     ) -> Result<Value, RpcError> {
-        let lease = self
-            .nonces
-            .lease()
-            .await
-            .map_err(|e| self.internal(rid, e))?;
-        let nonce = lease.nonce();
-        let envelope = self
-            .build_and_sign(&tx, nonce)
-            .map_err(|e| self.internal(rid, e))?;
-        let hash = *envelope.tx_hash();
-        let raw = envelope.encoded_2718();
-        let action = if send { "tx.sent" } else { "tx.signed" };
+        if !send {
+            return Ok(json!(hex::encode_prefixed(signed.raw)));
+        }
+        let Err(e) = self.upstream.send_raw(&signed.raw).await else {
+            return Ok(json!(signed.hash));
+        };
+        self.nonces.resync().await;
         let mut outcome = agent_record(
             rid,
             Timestamp::now(),
             Some(&entry.record.id),
-            action,
+            "tx.unknown",
             ip,
-            "allow",
-            json!({ "nonce": nonce }),
+            "error",
+            json!({ "nonce": signed.nonce, "error": e.to_string() }),
         );
-        outcome.tx_hash = Some(hash);
-        if send && let Err(e) = self.upstream.send_raw(&raw).await {
-            drop(lease);
-            return Err(match e {
-                valet_chain::Error::Node {
-                    code,
-                    message,
-                    data,
-                } => {
-                    // Rejected: it can never be mined, so the reservation is released.
-                    lock(&entry.state).ledger.release(&spend, now);
-                    outcome.action = "tx.rejected".into();
-                    outcome.decision = Some("error".into());
-                    outcome.detail = json!({ "nonce": nonce, "error": message });
-                    self.audit(Batch {
-                        releases: vec![rid.to_string()],
-                        audit: vec![outcome],
-                        ..Batch::default()
-                    })
-                    .await
-                    .map_err(|e| self.internal(rid, e))?;
-                    let rejected = valet_chain::Error::Node {
-                        code,
-                        message,
-                        data,
-                    };
-                    if rejected.is_nonce_too_low() {
-                        self.nonces.resync().await;
-                    }
-                    self.upstream_error(rid, rejected)
-                }
-                // Unknown whether the node took it: keep the reservation (over-counting is
-                // the safe side), record the hash, and re-read nonces.
-                other => {
-                    self.nonces.resync().await;
-                    outcome.action = "tx.unknown".into();
-                    outcome.decision = Some("error".into());
-                    outcome.detail = json!({ "nonce": nonce, "error": other.to_string() });
-                    self.audit(Batch {
-                        audit: vec![outcome],
-                        ..Batch::default()
-                    })
-                    .await
-                    .map_err(|e| self.internal(rid, e))?;
-                    self.internal(rid, other)
-                }
-            });
+        outcome.tx_hash = Some(signed.hash);
+        let mut releases = vec![];
+        if matches!(e, valet_chain::Error::Node { .. }) {
+            // Rejected: it can never be mined, so its reservation is released.
+            let mut state = lock(&entry.state);
+            state.ledger.release(&spend, now);
+            state.pending.retain(|p| p.nonce != signed.nonce);
+            outcome.action = "tx.rejected".into();
+            releases.push(rid.to_string());
         }
-        lease.commit();
-        lock(&entry.state).pending.push((nonce, hash));
         self.audit(Batch {
+            releases,
             audit: vec![outcome],
             ..Batch::default()
         })
         .await
-        .map_err(|e| self.internal(rid, e))?;
-        Ok(if send {
-            json!(hash)
-        } else {
-            json!(hex::encode_prefixed(raw))
-        })
+        .map_err(|err| self.internal(rid, err))?;
+        Err(self.upstream_error(rid, e))
     }
 
     fn build_and_sign(&self, tx: &TxRequest, nonce: u64) -> Result<TxEnvelope, valet_keys::Error> {
@@ -712,7 +729,10 @@ impl Gateway {
         })
     }
 
-    /// Drops pending transactions the chain has moved past (mined or replaced).
+    /// Drops pending transactions the chain has moved past (mined or replaced), and those the
+    /// node has not seen for [`ABANDONED_AFTER_SECS`] (signed with `eth_signTransaction` and
+    /// never broadcast, or dropped): their nonces go to the next transactions, so an agent
+    /// that keeps a signature can never stall the wallet.
     pub(crate) async fn reap_pending(&self) {
         let entries: Vec<Arc<KeyEntry>> = self
             .keys
@@ -722,24 +742,31 @@ impl Gateway {
         if entries.iter().all(|e| lock(&e.state).pending.is_empty()) {
             return;
         }
-        let Ok(mined) = self
-            .upstream
-            .forward(
-                "eth_getTransactionCount",
-                &json!([self.wallet.address(), "latest"]),
-            )
-            .await
-        else {
+        let count = |block: &'static str| async move {
+            let v = self
+                .upstream
+                .forward(
+                    "eth_getTransactionCount",
+                    &json!([self.wallet.address(), block]),
+                )
+                .await
+                .ok()?;
+            u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+        };
+        let (Some(mined), Some(known)) = (count("latest").await, count("pending").await) else {
             return;
         };
-        let Some(count) = mined
-            .as_str()
-            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        else {
-            return;
-        };
+        let stale = Timestamp::now() - jiff::SignedDuration::from_secs(ABANDONED_AFTER_SECS);
+        let mut abandoned = false;
         for e in entries {
-            lock(&e.state).pending.retain(|(nonce, _)| *nonce >= count);
+            lock(&e.state).pending.retain(|p| {
+                let unknown = p.nonce >= known && p.signed_at < stale;
+                abandoned |= unknown;
+                p.nonce >= mined && !unknown
+            });
+        }
+        if abandoned {
+            self.nonces.resync().await;
         }
     }
 }

@@ -341,7 +341,12 @@ async fn cli_lifecycle() {
     }
     let actions: Vec<&str> = log.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions[0], "wallet.init", "{actions:?}");
-    for a in ["key.issue", "key.revoke", "key.revoke_all", "tx.sent"] {
+    for a in [
+        "key.issue",
+        "key.revoke",
+        "key.revoke_all",
+        "eth_sendTransaction",
+    ] {
         assert!(actions.contains(&a), "{a} is audited: {actions:?}");
     }
     let hash_hex = hash.to_string();
