@@ -49,7 +49,10 @@ impl AgentKey {
 
 impl fmt::Debug for AgentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentKey").field("id", &self.id).field("token", &"<redacted>").finish()
+        f.debug_struct("AgentKey")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -69,12 +72,17 @@ impl PresentedKey {
         let (id, secret) = rest.split_once('_')?;
         let valid_id = id.len() == 13
             && id.starts_with('k')
-            && id[1..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            && id[1..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !valid_id || secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let secret_hash = Sha256::digest(secret.to_ascii_lowercase().as_bytes()).into();
-        Some(Self { id: id.to_string(), secret_hash })
+        Some(Self {
+            id: id.to_string(),
+            secret_hash,
+        })
     }
 
     /// Whether the secret matches a stored hash, in constant time.
@@ -85,7 +93,9 @@ impl PresentedKey {
 
 impl fmt::Debug for PresentedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PresentedKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("PresentedKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +122,11 @@ mod tests {
         let mut forged = key.token().to_string();
         forged.pop();
         forged.push(if key.token().ends_with('0') { '1' } else { '0' });
-        assert!(!PresentedKey::parse(&forged).unwrap().matches(&key.secret_hash()));
+        assert!(
+            !PresentedKey::parse(&forged)
+                .unwrap()
+                .matches(&key.secret_hash())
+        );
     }
 
     #[test]

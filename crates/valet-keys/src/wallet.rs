@@ -31,7 +31,12 @@ pub struct KeystoreLimits {
 
 impl Default for KeystoreLimits {
     fn default() -> Self {
-        Self { max_scrypt_n: 1 << 18, max_scrypt_r: 8, max_scrypt_p: 4, max_pbkdf2_c: 1 << 20 }
+        Self {
+            max_scrypt_n: 1 << 18,
+            max_scrypt_r: 8,
+            max_scrypt_p: 4,
+            max_pbkdf2_c: 1 << 20,
+        }
     }
 }
 
@@ -42,7 +47,9 @@ pub struct Wallet {
 
 impl fmt::Debug for Wallet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wallet").field("address", &self.address()).finish_non_exhaustive()
+        f.debug_struct("Wallet")
+            .field("address", &self.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +60,9 @@ fn display(path: &Path) -> String {
 impl Wallet {
     /// A new random key, in memory only (tests).
     pub fn random() -> Self {
-        Self { signer: PrivateKeySigner::random() }
+        Self {
+            signer: PrivateKeySigner::random(),
+        }
     }
 
     /// Creates a new random key and stores it encrypted as `dir/name` (mode 0600).
@@ -61,7 +70,10 @@ impl Wallet {
         let path = dir.join(name);
         let (signer, _) =
             PrivateKeySigner::new_keystore(dir, &mut rand::rngs::OsRng, passphrase, Some(name))
-                .map_err(|e| Error::Keystore { path: display(&path), reason: e.to_string() })?;
+                .map_err(|e| Error::Keystore {
+                    path: display(&path),
+                    reason: e.to_string(),
+                })?;
         restrict(&path)?;
         Ok((Self { signer }, path))
     }
@@ -72,9 +84,14 @@ impl Wallet {
         let signer = PrivateKeySigner::decrypt_keystore(path, passphrase).map_err(|e| {
             let text = e.to_string();
             if text.to_ascii_lowercase().contains("mac") {
-                Error::WrongPassphrase { path: display(path) }
+                Error::WrongPassphrase {
+                    path: display(path),
+                }
             } else {
-                Error::Keystore { path: display(path), reason: text }
+                Error::Keystore {
+                    path: display(path),
+                    reason: text,
+                }
             }
         })?;
         Ok(Self { signer })
@@ -91,7 +108,10 @@ impl Wallet {
     ) -> Result<(Self, PathBuf)> {
         let wallet = Self::open(src, passphrase, limits)?;
         let dest = dir.join(name);
-        std::fs::copy(src, &dest).map_err(|source| Error::Io { path: display(&dest), source })?;
+        std::fs::copy(src, &dest).map_err(|source| Error::Io {
+            path: display(&dest),
+            source,
+        })?;
         restrict(&dest)?;
         Ok((wallet, dest))
     }
@@ -102,18 +122,27 @@ impl Wallet {
     }
 
     /// Signs a transaction (EIP-155 chain id taken from the transaction).
-    pub fn sign_transaction(&self, tx: &mut dyn SignableTransaction<Signature>) -> Result<Signature> {
-        self.signer.sign_transaction_sync(tx).map_err(|e| Error::Sign(e.to_string()))
+    pub fn sign_transaction(
+        &self,
+        tx: &mut dyn SignableTransaction<Signature>,
+    ) -> Result<Signature> {
+        self.signer
+            .sign_transaction_sync(tx)
+            .map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Signs EIP-712 typed data.
     pub fn sign_typed_data(&self, data: &TypedData) -> Result<Signature> {
-        self.signer.sign_dynamic_typed_data_sync(data).map_err(|e| Error::Sign(e.to_string()))
+        self.signer
+            .sign_dynamic_typed_data_sync(data)
+            .map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Signs an EIP-191 personal message.
     pub fn sign_message(&self, message: &[u8]) -> Result<Signature> {
-        self.signer.sign_message_sync(message).map_err(|e| Error::Sign(e.to_string()))
+        self.signer
+            .sign_message_sync(message)
+            .map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// The wallet as an alloy network wallet, for sending set-up transactions (sandbox
@@ -126,8 +155,12 @@ impl Wallet {
 #[cfg(unix)]
 fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|source| Error::Io { path: display(path), source })
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        Error::Io {
+            path: display(path),
+            source,
+        }
+    })
 }
 
 #[cfg(not(unix))]
@@ -137,16 +170,31 @@ fn restrict(_path: &Path) -> Result<()> {
 
 /// Reads the keystore's KDF parameters and refuses work above `limits`.
 fn check_kdf(path: &Path, limits: KeystoreLimits) -> Result<()> {
-    let bad = |reason: String| Error::Keystore { path: display(path), reason };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: display(path), source })?;
+    let bad = |reason: String| Error::Keystore {
+        path: display(path),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: display(path),
+        source,
+    })?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let crypto = json.get("crypto").or_else(|| json.get("Crypto")).ok_or_else(|| bad("no `crypto` section".into()))?;
-    let params = crypto.get("kdfparams").ok_or_else(|| bad("no `kdfparams`".into()))?;
+    let crypto = json
+        .get("crypto")
+        .or_else(|| json.get("Crypto"))
+        .ok_or_else(|| bad("no `crypto` section".into()))?;
+    let params = crypto
+        .get("kdfparams")
+        .ok_or_else(|| bad("no `kdfparams`".into()))?;
     let num = |k: &str| params.get(k).and_then(serde_json::Value::as_u64);
     match crypto.get("kdf").and_then(serde_json::Value::as_str) {
         Some("scrypt") => {
-            let (n, r, p) = (num("n").unwrap_or(0), num("r").unwrap_or(0), num("p").unwrap_or(0));
+            let (n, r, p) = (
+                num("n").unwrap_or(0),
+                num("r").unwrap_or(0),
+                num("p").unwrap_or(0),
+            );
             if n == 0 || !n.is_power_of_two() || r == 0 || p == 0 {
                 return Err(bad("invalid scrypt parameters".into()));
             }
@@ -160,7 +208,10 @@ fn check_kdf(path: &Path, limits: KeystoreLimits) -> Result<()> {
         Some("pbkdf2") => {
             let c = num("c").unwrap_or(0);
             if c == 0 || c > limits.max_pbkdf2_c {
-                return Err(bad(format!("pbkdf2 iterations {c} outside 1..={}", limits.max_pbkdf2_c)));
+                return Err(bad(format!(
+                    "pbkdf2 iterations {c} outside 1..={}",
+                    limits.max_pbkdf2_c
+                )));
             }
         }
         other => return Err(bad(format!("unsupported kdf {other:?}"))),
@@ -182,11 +233,15 @@ mod tests {
     #[test]
     fn create_open_and_sign() {
         let dir = tempfile::tempdir().unwrap();
-        let (wallet, path) = Wallet::create_keystore(dir.path(), "wallet.json", b"correct horse").unwrap();
+        let (wallet, path) =
+            Wallet::create_keystore(dir.path(), "wallet.json", b"correct horse").unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let reopened = Wallet::open(&path, b"correct horse", KeystoreLimits::default()).unwrap();
         assert_eq!(reopened.address(), wallet.address());
@@ -206,9 +261,16 @@ mod tests {
             ..Default::default()
         };
         let sig = reopened.sign_transaction(&mut tx).unwrap();
-        assert_eq!(sig.recover_address_from_prehash(&tx.signature_hash()).unwrap(), wallet.address());
+        assert_eq!(
+            sig.recover_address_from_prehash(&tx.signature_hash())
+                .unwrap(),
+            wallet.address()
+        );
         let sig = wallet.sign_message(b"hello").unwrap();
-        assert_eq!(sig.recover_address_from_msg(b"hello").unwrap(), wallet.address());
+        assert_eq!(
+            sig.recover_address_from_msg(b"hello").unwrap(),
+            wallet.address()
+        );
         assert!(!format!("{wallet:?}").contains("signer"));
     }
 
@@ -217,18 +279,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wallet, path) = Wallet::create_keystore(dir.path(), "src.json", b"pw").unwrap();
         let dest = tempfile::tempdir().unwrap();
-        let (imported, copy) =
-            Wallet::import_keystore(&path, b"pw", KeystoreLimits::default(), dest.path(), "wallet.json").unwrap();
+        let (imported, copy) = Wallet::import_keystore(
+            &path,
+            b"pw",
+            KeystoreLimits::default(),
+            dest.path(),
+            "wallet.json",
+        )
+        .unwrap();
         assert_eq!(imported.address(), wallet.address());
         assert!(copy.exists());
 
-        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         json["crypto"]["kdfparams"]["n"] = serde_json::json!(1u64 << 30);
         let evil = dir.path().join("evil.json");
         std::fs::write(&evil, json.to_string()).unwrap();
         let err = Wallet::open(&evil, b"pw", KeystoreLimits::default()).unwrap_err();
         assert!(err.to_string().contains("exceed the limit"), "{err}");
         std::fs::write(&evil, "not json").unwrap();
-        assert!(Wallet::open(&evil, b"pw", KeystoreLimits::default()).unwrap_err().to_string().contains("not JSON"));
+        assert!(
+            Wallet::open(&evil, b"pw", KeystoreLimits::default())
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
     }
 }

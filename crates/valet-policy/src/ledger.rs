@@ -80,6 +80,27 @@ impl SpendLedger {
         }
     }
 
+    /// Forgets requests and reservations at or before `before` (no window of the policy
+    /// reaches back that far), so a long-lived key's ledger stays bounded. Running totals are
+    /// rebased; an asset whose total saturated (an unlimited amount) is kept whole.
+    pub fn prune(&mut self, before: Timestamp) {
+        for (_, entries) in &mut self.reservations {
+            let cut = entries.partition_point(|(t, _)| *t <= before);
+            let Some(&(_, base)) = cut.checked_sub(1).and_then(|i| entries.get(i)) else {
+                continue;
+            };
+            if base == U256::MAX {
+                continue;
+            }
+            entries.drain(..cut);
+            for entry in entries.iter_mut() {
+                entry.1 -= base;
+            }
+        }
+        self.requests
+            .drain(..self.requests.partition_point(|t| *t <= before));
+    }
+
     /// Sets the number of signed transactions not yet mined.
     pub fn set_pending(&mut self, pending: u32) {
         self.pending = pending;
@@ -165,6 +186,24 @@ mod tests {
         assert_eq!(l.spent(Asset::Native, t(15)), U256::from(9));
         l.release(&vec![(Asset::Native, U256::from(1))], t(99)); // nothing there: no change
         assert_eq!(l.spent(Asset::Native, t(0)), U256::from(14));
+    }
+
+    #[test]
+    fn pruning_keeps_every_window_that_reaches_after_it() {
+        let mut l = SpendLedger::new();
+        for (i, amount) in [5u64, 7, 9, 11].iter().enumerate() {
+            l.reserve(
+                &vec![(Asset::Native, U256::from(*amount))],
+                t(10 * (i as i64 + 1)),
+            );
+            l.record_request(t(10 * (i as i64 + 1)));
+        }
+        l.prune(t(20));
+        assert_eq!(l.spent(Asset::Native, t(20)), U256::from(20));
+        assert_eq!(l.spent(Asset::Native, t(30)), U256::from(11));
+        assert_eq!(l.requests_since(t(0)), 2);
+        l.reserve(&vec![(Asset::Native, U256::from(1))], t(50));
+        assert_eq!(l.spent(Asset::Native, t(25)), U256::from(21));
     }
 
     #[test]

@@ -268,6 +268,15 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The longest window of any limit, in seconds: usage older than this never matters.
+    pub fn horizon(&self) -> u64 {
+        let spend = self.limits.spend.iter().map(|l| l.window);
+        spend
+            .chain(self.limits.rate.map(|r| r.window))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The instant the key expires, for a key issued at `issued_at`.
     pub fn expires_at(&self, issued_at: Timestamp) -> Timestamp {
         match self.expiry {

@@ -23,9 +23,6 @@ use valet_policy::{
 };
 use valet_store::{AuditRecord, Batch, GroupCommit, KeyRecord, Reservation, Store};
 
-/// The longest window any limit can have (a key's usage older than this never matters).
-const MAX_WINDOW_SECS: i64 = 100 * 365 * 86400;
-
 /// One agent key as the gateway holds it: its record, its parsed policy and its live usage.
 pub(crate) struct KeyEntry {
     pub(crate) record: KeyRecord,
@@ -42,6 +39,8 @@ pub(crate) struct KeyState {
     /// Signed transactions not yet mined.
     pub(crate) pending: Vec<Pending>,
     pub(crate) last_used: Option<Timestamp>,
+    /// Requests since the ledger was last pruned.
+    since_prune: u32,
 }
 
 /// A transaction signed for a key and not yet seen mined.
@@ -140,7 +139,7 @@ impl Gateway {
             return Ok(None);
         };
         let since = Timestamp::now()
-            .checked_sub(jiff::SignedDuration::from_secs(MAX_WINDOW_SECS))
+            .checked_sub(jiff::SignedDuration::from_secs(policy.horizon() as i64))
             .unwrap_or(Timestamp::MIN);
         let mut ledger = SpendLedger::new();
         for (at, asset, amount) in self.store.reservations(id, since).await? {
@@ -316,6 +315,14 @@ impl Gateway {
             let decision = evaluate(&entry.policy, &request, &state.ledger, &ctx);
             state.ledger.record_request(now);
             state.last_used = Some(now);
+            state.since_prune += 1;
+            if state.since_prune >= 1024 {
+                state.since_prune = 0;
+                let horizon = jiff::SignedDuration::from_secs(entry.policy.horizon() as i64);
+                state
+                    .ledger
+                    .prune(now.checked_sub(horizon).unwrap_or(Timestamp::MIN));
+            }
             if let Decision::Allow(spend) = &decision {
                 state.ledger.reserve(spend, now);
             }
