@@ -552,7 +552,7 @@ async fn run(secs: u64, warmup: u64, conns: usize) -> anyhow::Result<()> {
         .find_map(|(a, b)| b.starts_with("entries").then(|| a.parse().ok()).flatten())
         .unwrap_or(0);
     println!(
-        "audit entries: {entries} (requests answered in all: {total_ok}; each signature is 2 entries)"
+        "audit entries: {entries} (requests answered in all: {total_ok}; one entry per request, with its tx hash)"
     );
     ensure!(verify.status.success(), "the audit log does not verify");
     drop(anvil);
