@@ -7,6 +7,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
 };
+use zeroize::Zeroizing;
 
 /// File names inside the home directory.
 pub(crate) const CONFIG: &str = "valet.toml";
@@ -60,19 +61,30 @@ impl HomeArgs {
     }
 
     /// The wallet passphrase: `--password-file`, `VALET_PASSWORD`, or a prompt.
-    pub(crate) fn passphrase(&self, prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    /// The passphrase is wiped from memory when the returned value is dropped.
+    pub(crate) fn passphrase(
+        &self,
+        prompt: &str,
+        confirm: bool,
+    ) -> anyhow::Result<Zeroizing<String>> {
         if let Some(file) = &self.password_file {
-            let text = fs::read_to_string(file)
-                .with_context(|| format!("cannot read password file {}", file.display()))?;
-            return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+            let text = Zeroizing::new(
+                fs::read_to_string(file)
+                    .with_context(|| format!("cannot read password file {}", file.display()))?,
+            );
+            return Ok(Zeroizing::new(
+                text.trim_end_matches(['\n', '\r']).to_string(),
+            ));
         }
         if let Ok(p) = std::env::var("VALET_PASSWORD") {
-            return Ok(p);
+            return Ok(Zeroizing::new(p));
         }
-        let first = rpassword::prompt_password(prompt).context(
+        let first = Zeroizing::new(rpassword::prompt_password(prompt).context(
             "no passphrase: give --password-file FILE, set VALET_PASSWORD, or run in a terminal",
-        )?;
-        if confirm && rpassword::prompt_password("Repeat the passphrase: ")? != first {
+        )?);
+        if confirm
+            && *Zeroizing::new(rpassword::prompt_password("Repeat the passphrase: ")?) != *first
+        {
             bail!("the passphrases differ");
         }
         Ok(first)

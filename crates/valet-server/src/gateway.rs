@@ -58,6 +58,9 @@ struct Signed {
     nonce: u64,
     hash: B256,
     raw: Vec<u8>,
+    /// For a transaction to broadcast: the wallet's nonce, held until the node takes it, so
+    /// transactions reach the node in nonce order and a dropped one leaves no gap.
+    lease: Option<valet_chain::NonceLease>,
 }
 
 /// The running gateway.
@@ -369,10 +372,15 @@ impl Gateway {
         record.decision = Some("allow".into());
         let signed = match &request {
             Request::Transaction { tx, .. } => {
-                let signed = self
-                    .sign(&entry, tx, now)
-                    .await
-                    .map_err(|e| self.internal(&rid, e))?;
+                let send = matches!(request, Request::Transaction { send: true, .. });
+                let signed = match self.sign(&entry, tx, now, send).await {
+                    Ok(signed) => signed,
+                    Err(e) => {
+                        // Nothing was signed (no nonce from the node, say): nothing stays reserved.
+                        lock(&entry.state).ledger.release(&spend, now);
+                        return Err(self.internal(&rid, e));
+                    }
+                };
                 record.tx_hash = Some(signed.hash);
                 record.detail["nonce"] = json!(signed.nonce);
                 Some(signed)
@@ -405,10 +413,9 @@ impl Gateway {
             lock(&entry.state).revoked = true;
         }
         if lock(&entry.state).revoked {
-            if signed.is_some() {
-                // Its nonce was taken but the transaction is dropped: re-read nonces.
-                self.nonces.resync().await;
-            }
+            // A broadcast's leased nonce goes back unused; a returned signature's nonce stays
+            // consumed until the reaper sees it abandoned.
+            drop(signed);
             self.audit_auth(
                 &rid,
                 Timestamp::now(),
@@ -559,27 +566,33 @@ impl Gateway {
         Ok(tx)
     }
 
-    /// Takes the next nonce and signs. The nonce is consumed at once (so concurrent requests
-    /// never wait on each other's commits); a transaction that is then dropped or rejected
-    /// makes the nonce manager re-read the node.
+    /// Takes the next nonce and signs. A signature to return (`eth_signTransaction`) consumes
+    /// its nonce at once; one to broadcast keeps the nonce leased until the node has it.
     async fn sign(
         &self,
         entry: &KeyEntry,
         tx: &TxRequest,
         now: Timestamp,
+        send: bool,
     ) -> Result<Signed, String> {
         let lease = self.nonces.lease().await.map_err(|e| e.to_string())?;
         let nonce = lease.nonce();
         let envelope = self.build_and_sign(tx, nonce).map_err(|e| e.to_string())?;
-        lease.commit();
-        lock(&entry.state).pending.push(Pending {
-            nonce,
-            signed_at: now,
-        });
+        let lease = if send {
+            Some(lease)
+        } else {
+            lease.commit();
+            lock(&entry.state).pending.push(Pending {
+                nonce,
+                signed_at: now,
+            });
+            None
+        };
         Ok(Signed {
             nonce,
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718(),
+            lease,
         })
     }
 
@@ -600,10 +613,27 @@ impl Gateway {
         if !send {
             return Ok(json!(hex::encode_prefixed(signed.raw)));
         }
-        let Err(e) = self.upstream.send_raw(&signed.raw).await else {
-            return Ok(json!(signed.hash));
+        let e = match self.upstream.send_raw(&signed.raw).await {
+            Ok(_) => {
+                if let Some(lease) = signed.lease {
+                    lease.commit();
+                }
+                let pending = Pending {
+                    nonce: signed.nonce,
+                    signed_at: now,
+                };
+                lock(&entry.state).pending.push(pending);
+                return Ok(json!(signed.hash));
+            }
+            Err(e) => e,
         };
-        self.nonces.resync().await;
+        // The nonce goes back (the lease is dropped unused). If the node may have taken the
+        // transaction after all (a broken connection) or says the nonce is used, the manager
+        // re-reads the node's pending count.
+        drop(signed.lease);
+        if !matches!(e, valet_chain::Error::Node { .. }) || e.is_nonce_too_low() {
+            self.nonces.resync().await;
+        }
         let mut outcome = agent_record(
             rid,
             Timestamp::now(),
@@ -617,9 +647,7 @@ impl Gateway {
         let mut releases = vec![];
         if matches!(e, valet_chain::Error::Node { .. }) {
             // Rejected: it can never be mined, so its reservation is released.
-            let mut state = lock(&entry.state);
-            state.ledger.release(&spend, now);
-            state.pending.retain(|p| p.nonce != signed.nonce);
+            lock(&entry.state).ledger.release(&spend, now);
             outcome.action = "tx.rejected".into();
             releases.push(rid.to_string());
         }

@@ -250,3 +250,156 @@ async fn refused_keys_get_4100_with_the_reason() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// A node that answers `eth_chainId` properly and everything else with an HTML page: a fault
+/// real anvil cannot produce, so this small hand-written HTTP server stands in for it (the
+/// only mock in these tests).
+async fn garbage_node() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut len = 0;
+                // Read the head, then the body it announces.
+                loop {
+                    let Ok(n) = socket.read(&mut buf[len..]).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    len += n;
+                    let text = String::from_utf8_lossy(&buf[..len]).to_string();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let want = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if len < head_end + 4 + want {
+                        continue;
+                    }
+                    let body: Value =
+                        serde_json::from_str(&text[head_end + 4..head_end + 4 + want])
+                            .unwrap_or(Value::Null);
+                    let reply = if body["method"] == "eth_chainId" {
+                        json!({ "jsonrpc": "2.0", "id": body["id"], "result": "0x7a69" })
+                            .to_string()
+                    } else {
+                        "<html>502 Bad Gateway</html>".to_string()
+                    };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    len = 0;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_node_answering_garbage_gets_an_error_and_nothing_is_reserved() {
+    let node = garbage_node().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = valet_store::open(&format!("sqlite://{}", dir.path().join("v.db").display()))
+        .await
+        .unwrap();
+    let wallet = valet_keys::Wallet::random();
+    let address = wallet.address();
+    let gateway = valet_server::Gateway::new(valet_server::GatewayParts {
+        store: store.clone(),
+        journal: valet_store::GroupCommit::new(store.clone(), None),
+        upstream: valet_chain::Upstream::connect(&node)
+            .await
+            .expect("eth_chainId answers"),
+        wallet,
+        admin_token: "t".into(),
+        trust_proxy: false,
+        checkpoint: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rpc", listener.local_addr().unwrap());
+    tokio::spawn(valet_server::serve(
+        gateway,
+        listener,
+        std::future::pending(),
+    ));
+    let policy = "profile = \"full-access\"\nexpires_in = \"1h\"\n[[limits.spend]]\nasset = \"native\"\namount = \"1 ether\"\nwindow = \"24h\"\n";
+    let key = valet_server::issue(
+        store.as_ref(),
+        address,
+        None,
+        policy,
+        valet_store::KeyMode::Gateway,
+        jiff::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let call = |method: &'static str, params: Value| {
+        let (client, url, token) = (
+            client.clone(),
+            url.clone(),
+            key.agent_key.token().to_string(),
+        );
+        async move {
+            let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+            client
+                .post(url)
+                .bearer_auth(token)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let tx = json!({ "to": "0x00000000000000000000000000000000000000bb", "value": "0x1", "gas": "0x5208", "maxFeePerGas": "0x1", "maxPriorityFeePerGas": "0x1" });
+    for method in ["eth_sendTransaction", "eth_signTransaction"] {
+        let r = call(method, json!([tx])).await;
+        assert_eq!(code(&r), Some(-32603), "{method}: {r}");
+        assert!(r["result"].is_null(), "no signature: {r}");
+        assert!(
+            !r.to_string().contains("html"),
+            "nothing of the node's answer leaks: {r}"
+        );
+    }
+    assert_eq!(
+        code(&call("eth_blockNumber", json!([])).await),
+        Some(-32603)
+    );
+    let perms = call("valet_getPermissions", json!([])).await;
+    assert_eq!(
+        perms["result"]["limits"]["spend"][0]["remaining"], "1000000000000000000",
+        "{perms}"
+    );
+    let log = store
+        .audit(&valet_store::AuditFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        log.iter().all(|e| e.record.tx_hash.is_none()),
+        "no transaction was signed and recorded"
+    );
+    assert!(
+        store
+            .reservations(&key.record.id, jiff::Timestamp::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
