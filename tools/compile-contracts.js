@@ -19,7 +19,10 @@ const SOURCES = path.join(ROOT, 'contracts', 'src');
 const ARTIFACTS = path.join(ROOT, 'contracts', 'artifacts');
 
 // Every contract that gets an artifact: source file (under contracts/src) -> contract name.
-const CONTRACTS = [{ file: 'TestStablecoin.sol', name: 'TestStablecoin' }];
+const CONTRACTS = [
+  { file: 'TestStablecoin.sol', name: 'TestStablecoin' },
+  { file: 'ValetAccount.sol', name: 'ValetAccount' },
+];
 
 // Compiler settings are part of the artifact's identity: change them and --check fails until
 // the artifacts are rewritten.

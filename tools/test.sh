@@ -21,8 +21,10 @@ step "clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "fixtures are fresh (calldata re-encoded by the pinned cast)"
 testdata/policy-check/generate.sh --check
-step "the committed contract artifact matches its source"
+step "the committed contract artifacts match their sources"
 node tools/compile-contracts.js --check
+step "forge tests of the EIP-7702 delegate (offline, solc through tools/solc-shim.js)"
+tools/forge-test.sh
 step "tests"
 cargo test --workspace --locked
 step "benchmarks and fuzz targets build"
