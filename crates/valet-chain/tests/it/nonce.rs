@@ -33,9 +33,11 @@ async fn concurrent_leases_give_consecutive_nonces() {
     nonces.sort_unstable();
     assert_eq!(nonces, (0..20).collect::<Vec<_>>());
     for (nonce, hash) in &results {
-        assert_eq!(
-            upstream.receipt_status(*hash).await.unwrap(),
-            Some(true),
+        assert!(
+            upstream
+                .wait_for_receipt(*hash, std::time::Duration::from_secs(10))
+                .await
+                .unwrap(),
             "nonce {nonce}"
         );
     }
@@ -68,7 +70,12 @@ async fn a_dropped_lease_is_reused() {
     .await;
     let hash = upstream.send_raw(&raw).await.unwrap();
     second.commit();
-    assert_eq!(upstream.receipt_status(hash).await.unwrap(), Some(true));
+    assert!(
+        upstream
+            .wait_for_receipt(hash, std::time::Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
 
     let third = manager.lease().await.unwrap();
     assert_eq!(third.nonce(), 1);
@@ -130,7 +137,12 @@ async fn resync_rereads_the_pending_count() {
     .await;
     let hash = upstream.send_raw(&raw).await.unwrap();
     fresh.commit();
-    assert_eq!(upstream.receipt_status(hash).await.unwrap(), Some(true));
+    assert!(
+        upstream
+            .wait_for_receipt(hash, std::time::Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
 
     // A committed lease whose transaction never reached the node (sign-only) advances the
     // cache; resync brings it back to what the node knows.

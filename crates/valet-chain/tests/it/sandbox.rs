@@ -107,7 +107,12 @@ async fn deployed_sandbox_swaps_through_router02() {
     )
     .await;
     let hash = upstream.send_raw(&raw).await.unwrap();
-    assert_eq!(upstream.receipt_status(hash).await.unwrap(), Some(true));
+    assert!(
+        upstream
+            .wait_for_receipt(hash, std::time::Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
     let after = contracts::token_balance(&anvil.url(), sandbox.token, swapper.address())
         .await
         .unwrap();

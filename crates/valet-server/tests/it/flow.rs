@@ -28,10 +28,24 @@ async fn mined(env: &Env, resp: &Value) -> bool {
     let upstream = valet_chain::Upstream::connect(&env.anvil.url())
         .await
         .unwrap();
-    upstream
+    let ok = upstream
         .wait_for_receipt(hash, Duration::from_secs(10))
         .await
-        .unwrap()
+        .unwrap();
+    if !ok {
+        // Say why it reverted: the receipt, the transaction, and its replay.
+        let receipt = upstream
+            .forward("eth_getTransactionReceipt", &json!([hash]))
+            .await;
+        let tx = upstream
+            .forward("eth_getTransactionByHash", &json!([hash]))
+            .await
+            .unwrap_or_default();
+        let call = json!({ "from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"] });
+        let replay = upstream.forward("eth_call", &json!([call, "latest"])).await;
+        eprintln!("REVERTED {hash}\nreceipt {receipt:?}\ntx {tx}\nreplay {replay:?}");
+    }
+    ok
 }
 
 #[tokio::test]
