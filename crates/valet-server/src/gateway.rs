@@ -75,6 +75,7 @@ pub struct Gateway {
     pub(crate) events: broadcast::Sender<Value>,
     pub(crate) trust_proxy: bool,
     pub(crate) checkpoint: Option<valet_store::Checkpoint>,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// Settings the gateway starts with.
@@ -121,6 +122,7 @@ impl Gateway {
             events,
             trust_proxy: parts.trust_proxy,
             checkpoint: parts.checkpoint.map(valet_store::Checkpoint::new),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -202,7 +204,10 @@ impl Gateway {
     /// Handles one JSON-RPC request object (already checked to be an object).
     pub(crate) async fn handle(&self, caller: &Caller<'_>, req: &Value) -> Value {
         let id = req.get("id").cloned().unwrap_or(Value::Null);
+        let started = std::time::Instant::now();
         let result = self.dispatch(caller, req).await;
+        let method = req.get("method").and_then(Value::as_str).unwrap_or("");
+        self.metrics.record(method, &result, started.elapsed());
         crate::wire::response(&id, result)
     }
 

@@ -33,6 +33,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         ));
     Router::new()
         .route("/rpc", post(rpc))
+        .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -61,6 +62,16 @@ fn json_reply(status: StatusCode, body: &Value) -> Response {
         status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text; no token (the gateway binds 127.0.0.1 by default).
+async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gateway.metrics.render(),
     )
         .into_response()
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod gateway;
 mod http;
+mod metrics;
 pub mod wire;
 
 pub use admin::{IssueError, IssuedKey, admin_record, issue, key_json, parse_since};

@@ -159,6 +159,30 @@ async fn swap_allowed_then_denied_then_revoked() {
     assert_eq!(code(&resp), Some(4100));
     assert_eq!(resp["error"]["data"]["reason"], "revoked");
 
+    // The counters saw it too.
+    let metrics = env
+        .client
+        .get(format!("{}/metrics", env.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "valet_requests_total{method=\"eth_sendTransaction\",outcome=\"allow\"} 2",
+        "valet_requests_total{method=\"eth_sendTransaction\",outcome=\"deny\"} 3",
+        "valet_requests_total{method=\"eth_accounts\",outcome=\"unauthorized\"} 1",
+        "valet_violations_total{code=\"function_not_allowed\"} 1",
+        "valet_violations_total{code=\"spend_limit_exceeded\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("valet_request_duration_seconds_count 9"),
+        "{metrics}"
+    );
+
     // Every step is in the audit log, the chain verifies, the mined hashes are there.
     let verify = env.admin(reqwest::Method::GET, "/audit/verify").await;
     assert_eq!(verify["ok"], true, "{verify}");
