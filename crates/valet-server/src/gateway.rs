@@ -195,7 +195,8 @@ impl Gateway {
             Some(id) => self.journal.submit_for_key(batch, id).await?,
             None => (self.journal.submit(batch).await?, false),
         };
-        for e in &entries {
+        // Build the feed's JSON only when someone watches (it is on the /rpc hot path).
+        for e in entries.iter().filter(|_| self.events.receiver_count() > 0) {
             let _ = self.events.send(valet_store::entry_to_json(e));
         }
         Ok(revoked)
