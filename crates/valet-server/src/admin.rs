@@ -75,6 +75,8 @@ pub async fn issue(
         created_at: now,
         expires_at,
         revoked_at: None,
+        suspended_at: None,
+        session_signer: None,
     };
     let audit = admin_record(
         now,
@@ -342,6 +344,7 @@ pub(crate) async fn audit(
         key_id: q.key,
         since,
         limit: Some(q.limit.unwrap_or(1000).min(10_000)),
+        action: None,
     };
     match gateway.store.audit(&filter).await {
         Ok(entries) => Json(Value::Array(

@@ -56,6 +56,11 @@ pub struct KeyRecord {
     pub expires_at: Timestamp,
     /// When the key was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// When the key was quarantined (an anomaly under `on_anomaly = "suspend"`), if it is; a
+    /// suspended key is refused until it is resumed.
+    pub suspended_at: Option<Timestamp>,
+    /// The address of the key's on-chain session signer (`onchain` keys only).
+    pub session_signer: Option<Address>,
 }
 
 /// A spend reservation made before a signature is released.
@@ -206,6 +211,8 @@ pub struct AuditFilter {
     pub key_id: Option<String>,
     /// Only entries at or after this time.
     pub since: Option<Timestamp>,
+    /// Only entries with this action (e.g. `anomaly`, `key.revoke`).
+    pub action: Option<String>,
     /// Only the latest N matching entries (still returned in ascending seq).
     pub limit: Option<u64>,
 }

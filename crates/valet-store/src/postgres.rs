@@ -72,11 +72,20 @@ impl PgStore {
 crate::sql::store_impl!(PgStore, Postgres);
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "suspend_session".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0002_suspend_session.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }

@@ -16,7 +16,8 @@ use valet_policy::Asset;
 
 macro_rules! key_columns {
     () => {
-        "id, name, wallet, mode, policy_toml, secret_hash, created_at, expires_at, revoked_at"
+        "id, name, wallet, mode, policy_toml, secret_hash, created_at, expires_at, revoked_at, \
+         suspended_at, session_signer"
     };
 }
 macro_rules! audit_columns {
@@ -29,7 +30,7 @@ macro_rules! audit_columns {
 pub(crate) const INSERT_KEY: &str = concat!(
     "INSERT INTO keys (",
     key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 pub(crate) const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM keys WHERE id = $1");
 pub(crate) const SELECT_KEYS: &str = concat!(
@@ -40,6 +41,10 @@ pub(crate) const SELECT_KEYS: &str = concat!(
 pub(crate) const REVOKE_KEY: &str =
     "UPDATE keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 pub(crate) const REVOKE_ALL: &str = "UPDATE keys SET revoked_at = $1 WHERE revoked_at IS NULL";
+pub(crate) const SUSPEND_KEY: &str = "UPDATE keys SET suspended_at = $1 \
+    WHERE id = $2 AND revoked_at IS NULL AND suspended_at IS NULL";
+pub(crate) const RESUME_KEY: &str = "UPDATE keys SET suspended_at = NULL \
+    WHERE id = $1 AND revoked_at IS NULL AND suspended_at IS NOT NULL";
 
 pub(crate) const SELECT_RESERVATIONS: &str = "SELECT at, asset, amount FROM reservations \
     WHERE key_id = $1 AND released = FALSE AND at > $2 ORDER BY at, id";
@@ -77,6 +82,13 @@ pub(crate) const SELECT_AUDIT_BY_KEY_SINCE: &str = concat!(
     " FROM audit WHERE key_id = $2 AND at >= $3 ORDER BY seq DESC LIMIT $1"
 );
 
+pub(crate) const SELECT_AUDIT_BY_ACTION: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit WHERE action = $2 AND (CAST($3 AS TEXT) IS NULL OR key_id = $3) AND at >= $4 \
+     ORDER BY seq DESC LIMIT $1"
+);
+
 /// A key as columns.
 pub(crate) struct KeyRow {
     pub(crate) id: String,
@@ -88,6 +100,8 @@ pub(crate) struct KeyRow {
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
     pub(crate) revoked_at: Option<i64>,
+    pub(crate) suspended_at: Option<i64>,
+    pub(crate) session_signer: Option<String>,
 }
 
 impl KeyRow {
@@ -112,6 +126,11 @@ impl KeyRow {
                 .revoked_at
                 .map(|t| nanos(t, || what("revoked_at")))
                 .transpose()?,
+            suspended_at: k
+                .suspended_at
+                .map(|t| nanos(t, || what("suspended_at")))
+                .transpose()?,
+            session_signer: k.session_signer.map(address_text),
         })
     }
 }
@@ -128,6 +147,8 @@ pub(crate) fn key_record(
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    suspended_at: Option<i64>,
+    session_signer: Option<String>,
 ) -> Result<KeyRecord> {
     let what = |field: &str| format!("key {id}: {field}");
     Ok(KeyRecord {
@@ -142,6 +163,15 @@ pub(crate) fn key_record(
         expires_at: from_nanos(expires_at, || what("expires_at"))?,
         revoked_at: revoked_at
             .map(|n| from_nanos(n, || what("revoked_at")))
+            .transpose()?,
+        suspended_at: suspended_at
+            .map(|n| from_nanos(n, || what("suspended_at")))
+            .transpose()?,
+        session_signer: session_signer
+            .map(|a| {
+                a.parse::<Address>()
+                    .map_err(|e| Error::corrupt(what("session_signer"), e.to_string()))
+            })
             .transpose()?,
         name,
         policy_toml,
@@ -379,6 +409,8 @@ macro_rules! store_impl {
                     row.try_get(6).map_err(get)?,
                     row.try_get(7).map_err(get)?,
                     row.try_get(8).map_err(get)?,
+                    row.try_get(9).map_err(get)?,
+                    row.try_get(10).map_err(get)?,
                 )
             }
 
@@ -427,6 +459,8 @@ macro_rules! store_impl {
                     .bind(row.created_at)
                     .bind(row.expires_at)
                     .bind(row.revoked_at)
+                    .bind(row.suspended_at)
+                    .bind(row.session_signer)
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -507,6 +541,55 @@ macro_rules! store_impl {
                     .await
                     .map_err(|e| Error::db("committing the revocation of all keys", e))?;
                 Ok(done.rows_affected())
+            }
+
+            async fn suspend_key(
+                &self,
+                id: &str,
+                at: jiff::Timestamp,
+                audit: $crate::AuditRecord,
+            ) -> $crate::Result<bool> {
+                use $crate::error::Error;
+                let at = $crate::model::nanos(at, || format!("suspension of key {id}: at"))?;
+                audit.validate()?;
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query($crate::sql::SUSPEND_KEY)
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::db(format_args!("suspending key {id}"), e))?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::chain_append(&mut tx, vec![audit]).await?;
+                tx.commit().await.map_err(|e| {
+                    Error::db(format_args!("committing the suspension of key {id}"), e)
+                })?;
+                Ok(true)
+            }
+
+            async fn resume_key(
+                &self,
+                id: &str,
+                audit: $crate::AuditRecord,
+            ) -> $crate::Result<bool> {
+                use $crate::error::Error;
+                audit.validate()?;
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query($crate::sql::RESUME_KEY)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::db(format_args!("resuming key {id}"), e))?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::chain_append(&mut tx, vec![audit]).await?;
+                tx.commit().await.map_err(|e| {
+                    Error::db(format_args!("committing the resumption of key {id}"), e)
+                })?;
+                Ok(true)
             }
 
             async fn append(
@@ -601,14 +684,23 @@ macro_rules! store_impl {
                     .limit
                     .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
                 let since = filter.since.map(sql::clamped_nanos);
-                let query = match (&filter.key_id, since) {
-                    (None, None) => sqlx::query(sql::SELECT_AUDIT).bind(limit),
-                    (Some(k), None) => sqlx::query(sql::SELECT_AUDIT_BY_KEY).bind(limit).bind(k),
-                    (None, Some(s)) => sqlx::query(sql::SELECT_AUDIT_SINCE).bind(limit).bind(s),
-                    (Some(k), Some(s)) => sqlx::query(sql::SELECT_AUDIT_BY_KEY_SINCE)
+                let query = match (&filter.action, &filter.key_id, since) {
+                    (Some(a), k, s) => sqlx::query(sql::SELECT_AUDIT_BY_ACTION)
                         .bind(limit)
+                        .bind(a)
                         .bind(k)
-                        .bind(s),
+                        .bind(s.unwrap_or(i64::MIN)),
+                    (None, k, s) => match (k, s) {
+                        (None, None) => sqlx::query(sql::SELECT_AUDIT).bind(limit),
+                        (Some(k), None) => {
+                            sqlx::query(sql::SELECT_AUDIT_BY_KEY).bind(limit).bind(k)
+                        }
+                        (None, Some(s)) => sqlx::query(sql::SELECT_AUDIT_SINCE).bind(limit).bind(s),
+                        (Some(k), Some(s)) => sqlx::query(sql::SELECT_AUDIT_BY_KEY_SINCE)
+                            .bind(limit)
+                            .bind(k)
+                            .bind(s),
+                    },
                 };
                 let rows = query
                     .fetch_all(&self.pool)

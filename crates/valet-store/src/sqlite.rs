@@ -72,13 +72,22 @@ impl SqliteStore {
 crate::sql::store_impl!(SqliteStore, Sqlite);
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "suspend_session".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_suspend_session.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// Creates the database file with mode 0600 if it does not exist yet (SQLite gives its `-wal`

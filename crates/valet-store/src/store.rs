@@ -34,6 +34,15 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. Returns how many keys it revoked.
     async fn revoke_all(&self, at: Timestamp, audit: AuditRecord) -> Result<u64>;
 
+    /// Quarantines the key as of `at` (it is refused as if revoked, but reversibly) and
+    /// appends `audit`, in one transaction. Returns false (and appends nothing) if the key is
+    /// unknown, revoked or already suspended.
+    async fn suspend_key(&self, id: &str, at: Timestamp, audit: AuditRecord) -> Result<bool>;
+
+    /// Lifts the key's quarantine and appends `audit`, in one transaction. Returns false (and
+    /// appends nothing) if the key is unknown, revoked or not suspended.
+    async fn resume_key(&self, id: &str, audit: AuditRecord) -> Result<bool>;
+
     /// Writes the batch in ONE transaction: reservations, then releases, then the audit
     /// records chained in order. Durable (committed and fsync'd) when it returns; on error
     /// nothing of it was written. Returns the new audit entries.

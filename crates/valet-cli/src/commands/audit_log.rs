@@ -39,6 +39,7 @@ impl Args {
                 key_id: self.key,
                 since,
                 limit: None,
+                action: None,
             })
             .await?;
         for e in &entries {

@@ -39,6 +39,9 @@ conformance!(
     a_duplicate_key_id_is_refused_and_writes_nothing,
     revoke_key_revokes_once_and_audits_only_then,
     revoke_all_revokes_the_rest_and_counts_them,
+    suspend_and_resume_are_reversible_audited_and_never_touch_revoked_keys,
+    session_signer_round_trips,
+    audit_filters_by_action,
     append_chains_entries_in_order,
     a_batch_whose_audit_insert_fails_leaves_no_reservation,
     a_reservation_for_an_unknown_key_fails_the_whole_batch,
@@ -184,6 +187,141 @@ async fn revoke_all_revokes_the_rest_and_counts_them(h: Harness) {
     assert_eq!(log.len(), 6);
     assert_eq!(log[5].record.request_id, "r-all-2");
     assert_eq!(verify(&log, None), Ok(6));
+}
+
+async fn suspend_and_resume_are_reversible_audited_and_never_touch_revoked_keys(h: Harness) {
+    let s = &h.store;
+    for id in ["k1", "k2"] {
+        s.insert_key(&key(id, 0), admin("r", Some(id), "key.issue"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        s.suspend_key("k1", at(5), admin("s1", Some("k1"), "key.suspend"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.key("k1").await.unwrap().unwrap().suspended_at,
+        Some(at(5))
+    );
+    // Already suspended: false, the first time stands, nothing audited.
+    assert!(
+        !s.suspend_key("k1", at(6), admin("s2", Some("k1"), "key.suspend"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.key("k1").await.unwrap().unwrap().suspended_at,
+        Some(at(5))
+    );
+    assert!(
+        s.resume_key("k1", admin("u1", Some("k1"), "key.resume"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.key("k1").await.unwrap().unwrap().suspended_at, None);
+    // Not suspended: false.
+    assert!(
+        !s.resume_key("k1", admin("u2", Some("k1"), "key.resume"))
+            .await
+            .unwrap()
+    );
+    // A revoked key can be neither suspended nor resumed (revocation is final).
+    s.revoke_key("k2", at(7), admin("v", Some("k2"), "key.revoke"))
+        .await
+        .unwrap();
+    assert!(
+        !s.suspend_key("k2", at(8), admin("s3", Some("k2"), "key.suspend"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.suspend_key("zz", at(8), admin("s4", Some("zz"), "key.suspend"))
+            .await
+            .unwrap()
+    );
+    let log = s.audit(&AuditFilter::default()).await.unwrap();
+    let ids: Vec<_> = log.iter().map(|e| e.record.request_id.as_str()).collect();
+    assert_eq!(ids, ["r", "r", "s1", "u1", "v"]);
+    assert_eq!(verify(&log, None), Ok(5));
+}
+
+async fn session_signer_round_trips(h: Harness) {
+    let s = &h.store;
+    let mut k = key("k1", 0);
+    k.mode = KeyMode::Onchain;
+    k.session_signer = Some(Address::repeat_byte(0x5e));
+    s.insert_key(&k, admin("r", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    assert_eq!(s.key("k1").await.unwrap().unwrap(), k);
+}
+
+async fn audit_filters_by_action(h: Harness) {
+    let s = &h.store;
+    s.insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let mut records = vec![
+        record("a1", Some("k1"), "anomaly"),
+        record("r1", Some("k1"), "eth_call"),
+        record("a2", None, "anomaly"),
+    ];
+    records[2].at = at(500);
+    s.append(Batch {
+        audit: records,
+        ..Batch::default()
+    })
+    .await
+    .unwrap();
+    let ids = |f: AuditFilter| {
+        let s = s.clone();
+        async move {
+            s.audit(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.record.request_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let anomaly = || Some("anomaly".to_owned());
+    assert_eq!(
+        ids(AuditFilter {
+            action: anomaly(),
+            ..Default::default()
+        })
+        .await,
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        ids(AuditFilter {
+            action: anomaly(),
+            key_id: Some("k1".into()),
+            ..Default::default()
+        })
+        .await,
+        ["a1"]
+    );
+    assert_eq!(
+        ids(AuditFilter {
+            action: anomaly(),
+            since: Some(at(400)),
+            ..Default::default()
+        })
+        .await,
+        ["a2"]
+    );
+    assert_eq!(
+        ids(AuditFilter {
+            action: anomaly(),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        ["a2"]
+    );
 }
 
 async fn append_chains_entries_in_order(h: Harness) {
@@ -420,6 +558,7 @@ async fn audit_filters_by_key_since_and_latest_n(h: Harness) {
         key_id: Some("kb".into()),
         since: Some(at(30)),
         limit: Some(2),
+        action: None,
     };
     assert_eq!(seqs(s.audit(&all_three).await.unwrap()), [8, 10]);
     let none = AuditFilter {

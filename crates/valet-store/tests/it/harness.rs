@@ -209,6 +209,8 @@ pub(crate) fn key(id: &str, created: i64) -> KeyRecord {
         created_at: at(created),
         expires_at: at(created + 86_400),
         revoked_at: None,
+        suspended_at: None,
+        session_signer: None,
     }
 }
 
