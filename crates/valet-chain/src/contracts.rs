@@ -7,20 +7,16 @@
 //! `contracts/src/TestStablecoin.sol` by `tools/compile-contracts.js` into the committed
 //! `contracts/artifacts/TestStablecoin.json`, embedded here.
 
-use std::path::Path;
-use std::time::Duration;
-
-use alloy::consensus::{TxEip1559, TypedTransaction};
-use alloy::eips::Encodable2718;
-use alloy::network::{Ethereum, EthereumWallet, NetworkWallet};
-use alloy::primitives::{Address, B256, Bytes, TxKind, U256, b256, keccak256, uint};
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256, U256, b256, keccak256, uint};
 use alloy::sol_types::{SolCall, SolValue};
+use std::path::Path;
 use tracing::debug;
 
 use crate::error::{Error, Result};
-use crate::nonce::NonceManager;
+use crate::send::Sender;
 use crate::tools;
-use crate::upstream::{Upstream, gas_with_margin};
+use crate::upstream::Upstream;
 
 /// Solidity interfaces of the sandbox contracts, for building calldata and reading results
 /// (`alloy::sol!` bindings: `abi::IERC20::balanceOfCall { .. }.abi_encode()`).
@@ -81,9 +77,6 @@ pub const PAIR_INIT_CODE_HASH: B256 =
 const TEST_STABLECOIN_ARTIFACT: &str =
     include_str!("../../../contracts/artifacts/TestStablecoin.json");
 
-/// How long to wait for each sandbox transaction to be mined.
-const MINE_TIMEOUT: Duration = Duration::from_secs(60);
-
 const TARGET: &str = "valet_chain::contracts";
 
 /// Addresses of the contracts [`deploy_sandbox`] deployed.
@@ -114,7 +107,7 @@ pub async fn deploy_sandbox(url: &str, deployer: EthereumWallet) -> Result<Sandb
     let token_code = bytecode_of("TestStablecoin.json", TEST_STABLECOIN_ARTIFACT)?;
 
     let sender = Sender::new(url, deployer).await?;
-    let owner = sender.from;
+    let owner = sender.from();
     let token = sender.deploy("deploy TestStablecoin", token_code).await?;
     let weth = sender.deploy("deploy WETH9", weth_code).await?;
     let factory = sender
@@ -176,7 +169,7 @@ pub async fn deploy_sandbox(url: &str, deployer: EthereumWallet) -> Result<Sandb
         tokenB: weth,
     };
     let output = sender
-        .upstream
+        .upstream()
         .call(factory, &get_pair.abi_encode().into())
         .await?;
     let pair = abi::IUniswapV2Factory::getPairCall::abi_decode_returns(&output)
@@ -268,7 +261,7 @@ fn node_artifact(relative: &str) -> Result<Vec<u8>> {
 }
 
 /// The `bytecode` field of a JSON artifact, hex with or without `0x`.
-fn bytecode_of(name: &str, json: &str) -> Result<Vec<u8>> {
+pub(crate) fn bytecode_of(name: &str, json: &str) -> Result<Vec<u8>> {
     let bad = |reason: String| Error::Artifact {
         name: name.into(),
         reason,
@@ -291,87 +284,6 @@ fn bytecode_of(name: &str, json: &str) -> Result<Vec<u8>> {
 fn with_args(mut code: Vec<u8>, args: Vec<u8>) -> Vec<u8> {
     code.extend_from_slice(&args);
     code
-}
-
-/// Signs and sends the sandbox's transactions from one wallet, one at a time.
-struct Sender {
-    upstream: Upstream,
-    wallet: EthereumWallet,
-    from: Address,
-    nonces: NonceManager,
-}
-
-impl Sender {
-    async fn new(url: &str, wallet: EthereumWallet) -> Result<Self> {
-        let upstream = Upstream::connect(url).await?;
-        let from = NetworkWallet::<Ethereum>::default_signer_address(&wallet);
-        let nonces = NonceManager::new(upstream.clone(), from);
-        Ok(Self {
-            upstream,
-            wallet,
-            from,
-            nonces,
-        })
-    }
-
-    /// Deploys `code`; returns the new contract's address.
-    async fn deploy(&self, what: &str, code: Vec<u8>) -> Result<Address> {
-        let nonce = self.send(what, None, U256::ZERO, code.into()).await?;
-        Ok(self.from.create(nonce))
-    }
-
-    /// Calls `to` with `value` and `data`.
-    async fn call(&self, what: &str, to: Address, value: U256, data: Vec<u8>) -> Result<()> {
-        self.send(what, Some(to), value, data.into())
-            .await
-            .map(drop)
-    }
-
-    /// Sends one EIP-1559 transaction, waits until it is mined and succeeded; returns its
-    /// nonce.
-    async fn send(
-        &self,
-        what: &str,
-        to: Option<Address>,
-        value: U256,
-        input: Bytes,
-    ) -> Result<u64> {
-        let estimate = self
-            .upstream
-            .estimate_gas(self.from, to, value, &input)
-            .await?;
-        let fees = self.upstream.fees().await?;
-        let lease = self.nonces.lease().await?;
-        let nonce = lease.nonce();
-        let tx = TxEip1559 {
-            chain_id: self.upstream.chain_id(),
-            nonce,
-            gas_limit: gas_with_margin(estimate),
-            max_fee_per_gas: fees.max_fee_per_gas,
-            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
-            to: to.map_or(TxKind::Create, TxKind::Call),
-            value,
-            access_list: Default::default(),
-            input,
-        };
-        let signed = NetworkWallet::<Ethereum>::sign_transaction_from(
-            &self.wallet,
-            self.from,
-            TypedTransaction::Eip1559(tx),
-        )
-        .await
-        .map_err(|e| Error::Signing(e.to_string()))?;
-        let hash = self.upstream.send_raw(&signed.encoded_2718()).await?;
-        lease.commit();
-        if !self.upstream.wait_for_receipt(hash, MINE_TIMEOUT).await? {
-            return Err(Error::Reverted {
-                what: what.into(),
-                hash,
-            });
-        }
-        debug!(target: TARGET, what, %hash, nonce, "mined");
-        Ok(nonce)
-    }
 }
 
 #[cfg(test)]

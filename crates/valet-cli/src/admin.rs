@@ -109,6 +109,12 @@ impl Admin {
         Ok(value)
     }
 
+    /// True when owner actions go to the store directly (no gateway is running), so that
+    /// on-chain actions need the owner's custody here.
+    pub(crate) fn is_direct(&self) -> bool {
+        matches!(self, Self::Store { .. })
+    }
+
     /// Brings the out-of-database checkpoint up to the store's head after a direct write.
     async fn checkpoint(&self) -> anyhow::Result<()> {
         if let Self::Store {
@@ -121,23 +127,24 @@ impl Admin {
         Ok(())
     }
 
-    /// Issues a key: `{id, agent_key, wallet, expires_at, warning}`.
+    /// Issues a key: `{id, agent_key, wallet, mode, expires_at, warning}` (and the session
+    /// signer and grant transaction of an on-chain key, granted through `chain` when there is
+    /// no gateway).
     pub(crate) async fn issue(
         &self,
         name: &str,
         policy_toml: &str,
         mode: KeyMode,
+        chain: Option<valet_server::OwnerChain<'_>>,
     ) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
-                let mode = match mode {
-                    KeyMode::Gateway => "gateway",
-                    KeyMode::Onchain => "onchain",
-                };
                 self.call(
                     reqwest::Method::POST,
                     "/keys",
-                    Some(json!({ "name": name, "policy_toml": policy_toml, "mode": mode })),
+                    Some(
+                        json!({ "name": name, "policy_toml": policy_toml, "mode": mode.as_str() }),
+                    ),
                 )
                 .await
             }
@@ -149,16 +156,11 @@ impl Admin {
                     policy_toml,
                     mode,
                     Timestamp::now(),
+                    chain,
                 )
                 .await?;
                 self.checkpoint().await?;
-                Ok(json!({
-                    "id": k.record.id,
-                    "agent_key": k.agent_key.token(),
-                    "wallet": k.record.wallet,
-                    "expires_at": k.record.expires_at.to_string(),
-                    "warning": k.full_access.then_some("full-access keys are for development and testing"),
-                }))
+                Ok(k.to_json())
             }
         }
     }
@@ -184,8 +186,9 @@ impl Admin {
         }
     }
 
-    /// One key (with its live permissions when the gateway runs).
-    pub(crate) async fn key(&self, id: &str) -> anyhow::Result<Value> {
+    /// One key (with its live permissions when the gateway runs, and an on-chain key's state
+    /// read from the chain either way).
+    pub(crate) async fn key(&self, id: &str, rpc_url: &str) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
                 self.call(reqwest::Method::GET, &format!("/keys/{id}"), None)
@@ -198,13 +201,29 @@ impl Admin {
                     .with_context(|| format!("no key {id}"))?;
                 let mut v = valet_server::key_json(&record, Timestamp::now());
                 v["policy_toml"] = json!(record.policy_toml);
+                if let (Some(session), Ok(policy)) = (
+                    record.session_signer,
+                    valet_policy::Policy::from_toml(&record.policy_toml),
+                ) {
+                    v["onchain"] = match valet_chain::Upstream::connect(rpc_url).await {
+                        Ok(up) => {
+                            valet_server::onchain_state(&up, record.wallet, session, &policy).await
+                        }
+                        Err(e) => json!({ "session_signer": session, "error": e.to_string() }),
+                    };
+                }
                 Ok(v)
             }
         }
     }
 
-    /// Revokes one key.
-    pub(crate) async fn revoke(&self, id: &str) -> anyhow::Result<Value> {
+    /// Revokes one key (and an on-chain key's session signer, through `chain` when there is no
+    /// gateway).
+    pub(crate) async fn revoke(
+        &self,
+        id: &str,
+        chain: Option<valet_server::OwnerChain<'_>>,
+    ) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
                 self.call(reqwest::Method::POST, &format!("/keys/{id}/revoke"), None)
@@ -214,17 +233,26 @@ impl Admin {
                 let now = Timestamp::now();
                 let audit = valet_server::admin_record(now, "key.revoke", Some(id), json!({}));
                 let revoked = store.revoke_key(id, now, audit).await?;
-                if !revoked && store.key(id).await?.is_none() {
+                let Some(record) = store.key(id).await? else {
                     bail!("no key {id}");
+                };
+                let mut v = json!({ "id": id, "revoked": true, "already_revoked": !revoked });
+                if let Some((onchain, owner)) = chain {
+                    v["onchain"] =
+                        valet_server::revoke_onchain(store.as_ref(), onchain, owner, &record).await;
                 }
                 self.checkpoint().await?;
-                Ok(json!({ "id": id, "revoked": true, "already_revoked": !revoked }))
+                Ok(v)
             }
         }
     }
 
-    /// Revokes every key (the kill switch).
-    pub(crate) async fn revoke_all(&self) -> anyhow::Result<Value> {
+    /// Revokes every key (the kill switch), and every session signer on chain (through
+    /// `chain` when there is no gateway).
+    pub(crate) async fn revoke_all(
+        &self,
+        chain: Option<valet_server::OwnerChain<'_>>,
+    ) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
                 self.call(reqwest::Method::POST, "/keys/revoke-all", None)
@@ -234,8 +262,13 @@ impl Admin {
                 let now = Timestamp::now();
                 let audit = valet_server::admin_record(now, "key.revoke_all", None, json!({}));
                 let n = store.revoke_all(now, audit).await?;
+                let mut v = json!({ "revoked": n });
+                if let Some((onchain, owner)) = chain {
+                    v["onchain"] =
+                        valet_server::revoke_all_onchain(store.as_ref(), onchain, owner).await;
+                }
                 self.checkpoint().await?;
-                Ok(json!({ "revoked": n }))
+                Ok(v)
             }
         }
     }

@@ -6,6 +6,7 @@
 mod admin;
 mod commands;
 mod home;
+mod onchain;
 
 use clap::Parser;
 use std::process::ExitCode;

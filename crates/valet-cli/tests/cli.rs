@@ -13,6 +13,8 @@
 mod clients;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/onchain.rs"]
+mod onchain;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/signing.rs"]

@@ -5,9 +5,11 @@ use crate::{Error, Result};
 use alloy::{
     consensus::SignableTransaction,
     dyn_abi::TypedData,
+    eips::eip7702::{Authorization, SignedAuthorization},
     network::{EthereumWallet, TxSignerSync},
-    primitives::{Address, Signature},
+    primitives::{Address, Signature, U256},
     signers::SignerSync,
+    sol_types::{Eip712Domain, SolStruct},
 };
 use alloy_signer_local::PrivateKeySigner;
 use std::{
@@ -142,6 +144,48 @@ impl Wallet {
     pub fn sign_message(&self, message: &[u8]) -> Result<Signature> {
         self.signer
             .sign_message_sync(message)
+            .map_err(|e| Error::Sign(e.to_string()))
+    }
+
+    /// Signs an [EIP-7702] authorization to delegate this account to `delegate`, bound to
+    /// `chain_id` (never 0: a chain-id-0 authorization is valid on every chain) and to the
+    /// account's `nonce` at inclusion.
+    ///
+    /// [EIP-7702]: https://eips.ethereum.org/EIPS/eip-7702
+    pub fn sign_authorization(
+        &self,
+        chain_id: u64,
+        delegate: Address,
+        nonce: u64,
+    ) -> Result<SignedAuthorization> {
+        if chain_id == 0 {
+            return Err(Error::Sign(
+                "an EIP-7702 authorization must name its chain (chain id 0 is valid everywhere)"
+                    .into(),
+            ));
+        }
+        let auth = Authorization {
+            chain_id: U256::from(chain_id),
+            address: delegate,
+            nonce,
+        };
+        let sig = self
+            .signer
+            .sign_hash_sync(&auth.signature_hash())
+            .map_err(|e| Error::Sign(e.to_string()))?;
+        Ok(auth.into_signed(sig))
+    }
+
+    /// Signs an [EIP-712] struct under `domain` (a session key's `ExecuteWithKey`, say).
+    ///
+    /// [EIP-712]: https://eips.ethereum.org/EIPS/eip-712
+    pub fn sign_struct<T: SolStruct>(
+        &self,
+        payload: &T,
+        domain: &Eip712Domain,
+    ) -> Result<Signature> {
+        self.signer
+            .sign_typed_data_sync(payload, domain)
             .map_err(|e| Error::Sign(e.to_string()))
     }
 

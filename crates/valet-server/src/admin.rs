@@ -30,6 +30,29 @@ pub struct IssuedKey {
     pub agent_key: AgentKey,
     /// Whether the policy is `full-access` (the caller warns).
     pub full_access: bool,
+    /// An on-chain key's grant transaction.
+    pub grant_tx: Option<alloy::primitives::B256>,
+}
+
+impl IssuedKey {
+    /// The answer to an issue request: `{id, agent_key, wallet, expires_at, warning}`, plus
+    /// `mode`, `session_signer` and `grant_tx` for an on-chain key.
+    pub fn to_json(&self) -> Value {
+        let r = &self.record;
+        let mut v = json!({
+            "id": r.id,
+            "agent_key": self.agent_key.token(),
+            "wallet": r.wallet,
+            "expires_at": r.expires_at.to_string(),
+            "warning": self.full_access.then_some("full-access keys are for development and testing"),
+        });
+        if let Some(session) = r.session_signer {
+            v["mode"] = json!(r.mode.as_str());
+            v["session_signer"] = json!(session);
+            v["grant_tx"] = json!(self.grant_tx);
+        }
+        v
+    }
 }
 
 /// Why a key could not be issued.
@@ -44,10 +67,21 @@ pub enum IssueError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] valet_store::Error),
+    /// An on-chain key could not be granted.
+    #[error("on-chain grant: {0}")]
+    Onchain(#[from] crate::onchain::OnchainError),
+    /// An on-chain key was asked for without on-chain mode.
+    #[error("on-chain mode is not available here: {0}")]
+    NoOnchain(&'static str),
 }
 
+/// What an on-chain action needs: the custody and the wallet's own sender (the owner).
+pub type OwnerChain<'a> = (&'a crate::onchain::Onchain, &'a valet_chain::Sender);
+
 /// Issues a key for `wallet` under `policy_toml` at `now`: the policy is checked, the key is
-/// stored with its secret's hash, and the issue is audited in the same transaction.
+/// stored with its secret's hash, and the issue is audited in the same transaction. An
+/// on-chain key's session signer is created and granted on chain first (through `chain`); if
+/// the store then fails, the grant is revoked again.
 pub async fn issue(
     store: &dyn Store,
     wallet: alloy::primitives::Address,
@@ -55,6 +89,7 @@ pub async fn issue(
     policy_toml: &str,
     mode: KeyMode,
     now: Timestamp,
+    chain: Option<OwnerChain<'_>>,
 ) -> Result<IssuedKey, IssueError> {
     let policy = Policy::from_toml(policy_toml)?;
     let expires_at = policy.expires_at(now);
@@ -65,7 +100,7 @@ pub async fn issue(
     let name = name
         .map(str::to_string)
         .unwrap_or_else(|| policy.name.clone());
-    let record = KeyRecord {
+    let mut record = KeyRecord {
         id: agent_key.id().to_string(),
         name: name.clone(),
         wallet,
@@ -78,18 +113,100 @@ pub async fn issue(
         suspended_at: None,
         session_signer: None,
     };
-    let audit = admin_record(
-        now,
-        "key.issue",
-        Some(&record.id),
-        json!({ "name": name, "profile": policy.profile.as_str(), "expires_at": expires_at.to_string() }),
-    );
-    store.insert_key(&record, audit).await?;
+    let mut detail = json!({
+        "name": name,
+        "profile": policy.profile.as_str(),
+        "mode": mode.as_str(),
+        "expires_at": expires_at.to_string(),
+    });
+    let mut grant_tx = None;
+    if mode == KeyMode::Onchain {
+        let (onchain, owner) = chain.ok_or(IssueError::NoOnchain(
+            "the wallet's passphrase and node are needed to grant a session key",
+        ))?;
+        let (session, tx) = onchain
+            .grant(owner, &record.id, &policy, expires_at)
+            .await?;
+        record.session_signer = Some(session);
+        detail["session_signer"] = json!(session);
+        detail["grant_tx"] = json!(tx);
+        grant_tx = Some(tx);
+    }
+    let mut audit = admin_record(now, "key.issue", Some(&record.id), detail);
+    audit.tx_hash = grant_tx;
+    if let Err(e) = store.insert_key(&record, audit).await {
+        if let (Some((onchain, owner)), Some(session)) = (chain, record.session_signer)
+            && let Err(revoke) = onchain.revoke(owner, session).await
+        {
+            tracing::error!(target: "valet::admin", key = %record.id, error = %revoke,
+                "the key was granted on chain but not stored, and revoking the grant failed");
+        }
+        return Err(e.into());
+    }
     Ok(IssuedKey {
         record,
         agent_key,
         full_access: policy.profile == Profile::FullAccess,
+        grant_tx,
     })
+}
+
+/// Revokes an on-chain key's session signer on chain, audits the transaction, and reports
+/// `{tx}` or `{error}` (`null` for a gateway key). The off-chain revocation comes first and
+/// stands either way.
+pub async fn revoke_onchain(
+    store: &dyn Store,
+    onchain: &crate::onchain::Onchain,
+    owner: &valet_chain::Sender,
+    record: &KeyRecord,
+) -> Value {
+    let (KeyMode::Onchain, Some(session)) = (record.mode, record.session_signer) else {
+        return Value::Null;
+    };
+    let result = onchain.revoke(owner, session).await;
+    audit_onchain(store, "key.revoke.onchain", Some(&record.id), result).await
+}
+
+/// The kill switch on chain: one transaction that invalidates every session key (the
+/// account's epoch), sent when any on-chain key was ever issued; reported as
+/// [`revoke_onchain`].
+pub async fn revoke_all_onchain(
+    store: &dyn Store,
+    onchain: &crate::onchain::Onchain,
+    owner: &valet_chain::Sender,
+) -> Value {
+    match store.keys().await {
+        Ok(keys) if !keys.iter().any(|k| k.mode == KeyMode::Onchain) => return Value::Null,
+        Ok(_) => {}
+        Err(e) => return json!({ "error": e.to_string() }),
+    }
+    let result = onchain.revoke_all(owner).await;
+    audit_onchain(store, "key.revoke_all.onchain", None, result).await
+}
+
+async fn audit_onchain(
+    store: &dyn Store,
+    action: &str,
+    key_id: Option<&str>,
+    result: Result<alloy::primitives::B256, crate::onchain::OnchainError>,
+) -> Value {
+    let (detail, tx) = match &result {
+        Ok(tx) => (json!({ "tx": tx }), Some(*tx)),
+        Err(e) => (json!({ "error": e.to_string() }), None),
+    };
+    let mut record = admin_record(Timestamp::now(), action, key_id, detail.clone());
+    record.tx_hash = tx;
+    record.decision = Some(if tx.is_some() { "allow" } else { "error" }.into());
+    if let Err(e) = store
+        .append(valet_store::Batch {
+            audit: vec![record],
+            ..Default::default()
+        })
+        .await
+    {
+        tracing::error!(target: "valet::admin", error = %e, action, "auditing an on-chain revocation failed");
+    }
+    detail
 }
 
 /// An audit record of an owner's action.
@@ -129,7 +246,8 @@ pub fn key_json(record: &KeyRecord, now: Timestamp) -> Value {
         "id": record.id,
         "name": record.name,
         "wallet": record.wallet,
-        "mode": match record.mode { KeyMode::Gateway => "gateway", KeyMode::Onchain => "onchain" },
+        "mode": record.mode.as_str(),
+        "session_signer": record.session_signer,
         "profile": profile,
         "status": status,
         "created_at": record.created_at.to_string(),
@@ -214,14 +332,12 @@ pub(crate) async fn issue_key(
         };
         (parsed.name, text, parsed.mode)
     };
-    let mode = match mode.as_deref() {
-        None | Some("gateway") => KeyMode::Gateway,
-        Some("onchain") => {
-            return error(StatusCode::BAD_REQUEST, "mode onchain is not available yet");
-        }
-        Some(other) => return error(StatusCode::BAD_REQUEST, format!("unknown mode `{other}`")),
+    let Some(mode) = KeyMode::parse(mode.as_deref().unwrap_or("gateway")) else {
+        return error(StatusCode::BAD_REQUEST, "`mode` must be gateway or onchain");
     };
     let now = Timestamp::now();
+    let owner = gateway.owner_sender();
+    let chain = gateway.onchain.as_ref().map(|o| (o, &owner));
     match issue(
         gateway.store.as_ref(),
         gateway.wallet(),
@@ -229,6 +345,7 @@ pub(crate) async fn issue_key(
         &toml_text,
         mode,
         now,
+        chain,
     )
     .await
     {
@@ -236,19 +353,12 @@ pub(crate) async fn issue_key(
             let _ = gateway
                 .events
                 .send(json!({ "event": "key.issue", "key": key_json(&k.record, now) }));
-            (
-                StatusCode::CREATED,
-                Json(json!({
-                    "id": k.record.id,
-                    "agent_key": k.agent_key.token(),
-                    "wallet": k.record.wallet,
-                    "expires_at": k.record.expires_at.to_string(),
-                    "warning": k.full_access.then_some("full-access keys are for development and testing"),
-                })),
-            )
-                .into_response()
+            (StatusCode::CREATED, Json(k.to_json())).into_response()
         }
         Err(IssueError::Store(e)) => internal(e),
+        Err(e @ IssueError::Onchain(crate::onchain::OnchainError::Chain(_))) => {
+            error(StatusCode::BAD_GATEWAY, e)
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
@@ -282,6 +392,7 @@ pub(crate) async fn show_key(
             v["permissions"] = gateway.permissions(&entry, now);
             v["policy_toml"] = json!(entry.record.policy_toml);
             v["last_used"] = json!(lock(&entry.state).last_used.map(|t| t.to_string()));
+            v["onchain"] = gateway.onchain_state(&entry.record, &entry.policy).await;
             Json(v).into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no key {id}")),
@@ -304,7 +415,15 @@ pub(crate) async fn revoke_key(
             let _ = gateway
                 .events
                 .send(json!({ "event": "key.revoke", "id": id }));
-            Json(json!({ "id": id, "revoked": true, "already_revoked": !revoked })).into_response()
+            let mut v = json!({ "id": id, "revoked": true, "already_revoked": !revoked });
+            if let Some(onchain) = &gateway.onchain
+                && let Ok(Some(record)) = gateway.store.key(&id).await
+            {
+                let owner = gateway.owner_sender();
+                v["onchain"] =
+                    revoke_onchain(gateway.store.as_ref(), onchain, &owner, &record).await;
+            }
+            Json(v).into_response()
         }
         Err(e) => internal(e),
     }
@@ -319,7 +438,12 @@ pub(crate) async fn revoke_all(State(gateway): State<Arc<Gateway>>) -> Response 
             let _ = gateway
                 .events
                 .send(json!({ "event": "key.revoke_all", "revoked": n }));
-            Json(json!({ "revoked": n })).into_response()
+            let mut v = json!({ "revoked": n });
+            if let Some(onchain) = &gateway.onchain {
+                let owner = gateway.owner_sender();
+                v["onchain"] = revoke_all_onchain(gateway.store.as_ref(), onchain, &owner).await;
+            }
+            Json(v).into_response()
         }
         Err(e) => internal(e),
     }

@@ -47,6 +47,8 @@ pub(crate) struct KeyState {
 pub(crate) struct Pending {
     nonce: u64,
     signed_at: Timestamp,
+    /// Sent by the relayer (an on-chain key's `executeWithKey`): `nonce` is the relayer's.
+    relayed: bool,
 }
 
 /// How long a signed transaction may stay unknown to the node (never broadcast, or dropped)
@@ -58,9 +60,19 @@ struct Signed {
     nonce: u64,
     hash: B256,
     raw: Vec<u8>,
-    /// For a transaction to broadcast: the wallet's nonce, held until the node takes it, so
+    /// For a transaction to broadcast: the sender's nonce, held until the node takes it, so
     /// transactions reach the node in nonce order and a dropped one leaves no gap.
     lease: Option<valet_chain::NonceLease>,
+    /// Sent by the relayer (an on-chain key), not by the wallet.
+    relayed: bool,
+}
+
+/// Why a transaction was not signed.
+enum SignFailure {
+    /// The chain refuses it (an on-chain key's scope): a denial.
+    Refused(String),
+    /// Anything else: an internal error.
+    Internal(String),
 }
 
 /// The running gateway.
@@ -76,6 +88,7 @@ pub struct Gateway {
     pub(crate) trust_proxy: bool,
     pub(crate) checkpoint: Option<valet_store::Checkpoint>,
     pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) onchain: Option<crate::onchain::Onchain>,
 }
 
 /// Settings the gateway starts with.
@@ -94,6 +107,8 @@ pub struct GatewayParts {
     pub trust_proxy: bool,
     /// Where the audit chain head is checkpointed outside the database.
     pub checkpoint: Option<std::path::PathBuf>,
+    /// On-chain mode (session key custody and the relayer), if configured.
+    pub onchain: Option<crate::onchain::Onchain>,
 }
 
 /// Who is asking and from where.
@@ -123,12 +138,23 @@ impl Gateway {
             trust_proxy: parts.trust_proxy,
             checkpoint: parts.checkpoint.map(valet_store::Checkpoint::new),
             metrics: crate::metrics::Metrics::default(),
+            onchain: parts.onchain,
         })
     }
 
     /// The wallet's address.
     pub fn wallet(&self) -> Address {
         self.wallet.address()
+    }
+
+    /// The wallet as the sender of its own set-up transactions (on-chain grants and
+    /// revocations), sharing the gateway's nonces.
+    pub(crate) fn owner_sender(&self) -> valet_chain::Sender {
+        valet_chain::Sender::with_nonces(
+            self.upstream.clone(),
+            self.wallet.network_wallet(),
+            self.nonces.clone(),
+        )
     }
 
     /// Loads a key into the cache (or returns the cached one).
@@ -294,6 +320,29 @@ impl Gateway {
             other => other,
         };
 
+        // An on-chain key's transactions are relayed `executeWithKey` calls: there is no
+        // wallet-signed transaction to hand back.
+        if entry.record.mode == valet_store::KeyMode::Onchain
+            && matches!(request, Request::Transaction { send: false, .. })
+        {
+            let violations = vec![Violation::new(
+                ViolationCode::MethodNotAllowed,
+                "an on-chain key's transactions are relayed through the account contract: \
+                 use eth_sendTransaction",
+            )];
+            return self
+                .deny(
+                    &rid,
+                    now,
+                    &key_id,
+                    method,
+                    caller.ip,
+                    summarize(&request),
+                    violations,
+                )
+                .await;
+        }
+
         // The EIP-712 object the wallet will hash must parse before anything is reserved.
         let typed = match &request {
             Request::TypedData(_) => match typed_data_param(params) {
@@ -384,7 +433,23 @@ impl Gateway {
                     Err(e) => {
                         // Nothing was signed (no nonce from the node, say): nothing stays reserved.
                         lock(&entry.state).ledger.release(&spend, now);
-                        return Err(self.internal(&rid, e));
+                        return match e {
+                            SignFailure::Internal(e) => Err(self.internal(&rid, e)),
+                            SignFailure::Refused(why) => {
+                                let violations =
+                                    vec![Violation::new(ViolationCode::SimulationFailed, why)];
+                                self.deny(
+                                    &rid,
+                                    now,
+                                    &key_id,
+                                    method,
+                                    caller.ip,
+                                    summarize(&request),
+                                    violations,
+                                )
+                                .await
+                            }
+                        };
                     }
                 };
                 record.tx_hash = Some(signed.hash);
@@ -436,7 +501,13 @@ impl Gateway {
 
         // 5. Answer: sign, broadcast, pass through.
         match request {
-            Request::Local(m) => Ok(self.local(m, &entry, now)),
+            Request::Local(m) => {
+                let mut v = self.local(m, &entry, now);
+                if m == "valet_getPermissions" {
+                    v["onchain"] = self.onchain_state(&entry.record, &entry.policy).await;
+                }
+                Ok(v)
+            }
             Request::Read(m) => self
                 .upstream
                 .forward(m, params)
@@ -580,10 +651,14 @@ impl Gateway {
         tx: &TxRequest,
         now: Timestamp,
         send: bool,
-    ) -> Result<Signed, String> {
-        let lease = self.nonces.lease().await.map_err(|e| e.to_string())?;
+    ) -> Result<Signed, SignFailure> {
+        if entry.record.mode == valet_store::KeyMode::Onchain {
+            return self.sign_relayed(entry, tx, now).await;
+        }
+        let internal = |e: &dyn std::fmt::Display| SignFailure::Internal(e.to_string());
+        let lease = self.nonces.lease().await.map_err(|e| internal(&e))?;
         let nonce = lease.nonce();
-        let envelope = self.build_and_sign(tx, nonce).map_err(|e| e.to_string())?;
+        let envelope = self.build_and_sign(tx, nonce).map_err(|e| internal(&e))?;
         let lease = if send {
             Some(lease)
         } else {
@@ -591,6 +666,7 @@ impl Gateway {
             lock(&entry.state).pending.push(Pending {
                 nonce,
                 signed_at: now,
+                relayed: false,
             });
             None
         };
@@ -599,6 +675,107 @@ impl Gateway {
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718(),
             lease,
+            relayed: false,
+        })
+    }
+
+    /// An on-chain key's transaction: the call, signed by the key's session signer as
+    /// `executeWithKey` and wrapped in a transaction the relayer signs and pays for.
+    async fn sign_relayed(
+        &self,
+        entry: &KeyEntry,
+        tx: &TxRequest,
+        now: Timestamp,
+    ) -> Result<Signed, SignFailure> {
+        use crate::onchain::OnchainError;
+        let Some(onchain) = &self.onchain else {
+            return Err(SignFailure::Internal(
+                "an on-chain key, but on-chain mode is not configured".into(),
+            ));
+        };
+        let Some(target) = tx.to else {
+            return Err(SignFailure::Refused(
+                "an on-chain key cannot create contracts".into(),
+            ));
+        };
+        let call = valet_chain::account::Call {
+            target,
+            value: tx.value,
+            data: tx.data.clone(),
+        };
+        let fees = (
+            tx.max_fee_per_gas.unwrap_or(0),
+            tx.max_priority_fee_per_gas.unwrap_or(0),
+        );
+        let relayed = onchain
+            .relay(
+                &self.upstream,
+                self.wallet.address(),
+                &entry.record.id,
+                call,
+                fees,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                OnchainError::Refused(why) => {
+                    SignFailure::Refused(format!("the chain refuses it: {why}"))
+                }
+                other => SignFailure::Internal(other.to_string()),
+            })?;
+        Ok(Signed {
+            nonce: relayed.lease.nonce(),
+            hash: relayed.hash,
+            raw: relayed.raw,
+            lease: Some(relayed.lease),
+            relayed: true,
+        })
+    }
+
+    /// The on-chain state of an on-chain key's session signer (`null` for a gateway key).
+    pub(crate) async fn onchain_state(&self, record: &KeyRecord, policy: &Policy) -> Value {
+        match (record.mode, record.session_signer) {
+            (valet_store::KeyMode::Onchain, Some(session)) => {
+                crate::onchain::state(&self.upstream, record.wallet, session, policy).await
+            }
+            _ => Value::Null,
+        }
+    }
+
+    /// The nonces of whoever sends `signed`: the relayer's or the wallet's.
+    fn sender_nonces(&self, relayed: bool) -> &NonceManager {
+        match (
+            relayed,
+            self.onchain.as_ref().and_then(|o| o.relayer_nonces()),
+        ) {
+            (true, Some(nonces)) => nonces,
+            _ => &self.nonces,
+        }
+    }
+
+    /// Audits a denial and answers 4001.
+    #[allow(clippy::too_many_arguments)]
+    async fn deny(
+        &self,
+        rid: &str,
+        now: Timestamp,
+        key_id: &str,
+        method: &str,
+        ip: Option<IpAddr>,
+        summary: Value,
+        violations: Vec<Violation>,
+    ) -> Result<Value, RpcError> {
+        let mut record = agent_record(rid, now, Some(key_id), method, ip, "deny", summary);
+        record.violations = violations
+            .iter()
+            .map(|v| v.code.as_str().to_string())
+            .collect();
+        record.detail["messages"] =
+            json!(violations.iter().map(|v| &v.message).collect::<Vec<_>>());
+        self.audit_one(rid, record).await?;
+        Err(RpcError::Denied {
+            violations,
+            request_id: rid.to_string(),
         })
     }
 
@@ -627,6 +804,7 @@ impl Gateway {
                 let pending = Pending {
                     nonce: signed.nonce,
                     signed_at: now,
+                    relayed: signed.relayed,
                 };
                 lock(&entry.state).pending.push(pending);
                 return Ok(json!(signed.hash));
@@ -638,7 +816,7 @@ impl Gateway {
         // re-reads the node's pending count.
         drop(signed.lease);
         if !matches!(e, valet_chain::Error::Node { .. }) || e.is_nonce_too_low() {
-            self.nonces.resync().await;
+            self.sender_nonces(signed.relayed).resync().await;
         }
         let mut outcome = agent_record(
             rid,
@@ -780,34 +958,48 @@ impl Gateway {
             .read()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default();
-        if entries.iter().all(|e| lock(&e.state).pending.is_empty()) {
-            return;
-        }
-        let count = |block: &'static str| async move {
-            let v = self
-                .upstream
-                .forward(
-                    "eth_getTransactionCount",
-                    &json!([self.wallet.address(), block]),
-                )
-                .await
-                .ok()?;
-            u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
-        };
-        let (Some(mined), Some(known)) = (count("latest").await, count("pending").await) else {
-            return;
-        };
-        let stale = Timestamp::now() - jiff::SignedDuration::from_secs(ABANDONED_AFTER_SECS);
-        let mut abandoned = false;
-        for e in entries {
-            lock(&e.state).pending.retain(|p| {
-                let unknown = p.nonce >= known && p.signed_at < stale;
-                abandoned |= unknown;
-                p.nonce >= mined && !unknown
-            });
-        }
-        if abandoned {
-            self.nonces.resync().await;
+        // The wallet's own transactions, then the relayer's (on-chain keys).
+        for relayed in [false, true] {
+            let sender = match relayed {
+                false => self.wallet.address(),
+                true => match self.onchain.as_ref().and_then(|o| o.relayer()) {
+                    Some(relayer) => relayer,
+                    None => continue,
+                },
+            };
+            let mine = |p: &Pending| p.relayed == relayed;
+            if !entries
+                .iter()
+                .any(|e| lock(&e.state).pending.iter().any(mine))
+            {
+                continue;
+            }
+            let count = |block: &'static str| async move {
+                let v = self
+                    .upstream
+                    .forward("eth_getTransactionCount", &json!([sender, block]))
+                    .await
+                    .ok()?;
+                u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+            };
+            let (Some(mined), Some(known)) = (count("latest").await, count("pending").await) else {
+                continue;
+            };
+            let stale = Timestamp::now() - jiff::SignedDuration::from_secs(ABANDONED_AFTER_SECS);
+            let mut abandoned = false;
+            for e in &entries {
+                lock(&e.state).pending.retain(|p| {
+                    if !mine(p) {
+                        return true;
+                    }
+                    let unknown = p.nonce >= known && p.signed_at < stale;
+                    abandoned |= unknown;
+                    p.nonce >= mined && !unknown
+                });
+            }
+            if abandoned {
+                self.sender_nonces(relayed).resync().await;
+            }
         }
     }
 }

@@ -4,11 +4,18 @@ mod admin;
 mod gateway;
 mod http;
 mod metrics;
+mod onchain;
 pub mod wire;
 
-pub use admin::{IssueError, IssuedKey, admin_record, issue, key_json, parse_since};
+pub use admin::{
+    IssueError, IssuedKey, OwnerChain, admin_record, issue, key_json, parse_since,
+    revoke_all_onchain, revoke_onchain,
+};
 pub use gateway::{Gateway, GatewayParts};
 pub use http::router;
+pub use onchain::{
+    Onchain, OnchainError, RELAY_DEADLINE_SECS, scope as onchain_scope, state as onchain_state,
+};
 
 use std::{sync::Arc, time::Duration};
 use valet_store::{AuditFilter, Checkpoint, Store, VerifyError};

@@ -1,6 +1,6 @@
 //! `valet key issue`: issue an agent key under a policy file or a profile with shorthand flags.
 
-use crate::{admin::Admin, home::HomeArgs};
+use crate::{admin::Admin, home::HomeArgs, onchain::OwnerChain};
 use anyhow::{Context as _, bail};
 use std::{path::PathBuf, process::ExitCode};
 use toml::{Table, Value};
@@ -25,7 +25,8 @@ pub(crate) struct Args {
     policy: Option<PathBuf>,
     #[command(flatten)]
     shorthand: Shorthand,
-    /// `gateway` (Valet enforces the policy) or `onchain` (EIP-7702 session key; not yet available).
+    /// `gateway` (Valet enforces the policy) or `onchain` (also an EIP-7702 session key whose
+    /// scope the wallet's account contract enforces; run `valet wallet delegate` first).
     #[arg(long, default_value = "gateway", value_parser = ["gateway", "onchain"])]
     mode: String,
     /// Print one JSON object: id, agent_key, wallet, expires_at.
@@ -229,14 +230,21 @@ impl Args {
             Some(p) => anyhow::anyhow!("policy file {}: {e}", p.display()),
             None => anyhow::anyhow!("the flags make an invalid policy: {}", e.message),
         })?;
-        let mode = match self.mode.as_str() {
-            "onchain" => bail!(
-                "--mode onchain is not available yet: EIP-7702 session keys are the next milestone"
-            ),
-            _ => KeyMode::Gateway,
-        };
+        let mode = KeyMode::parse(&self.mode).unwrap_or(KeyMode::Gateway);
         let admin = Admin::connect(&home).await?;
-        let issued = admin.issue(&self.name, &policy_toml, mode).await?;
+        // Without a gateway, an on-chain grant is sent from here with the owner's custody.
+        let chain = match (mode, admin.is_direct()) {
+            (KeyMode::Onchain, true) => Some(OwnerChain::open(&home, home_args).await?),
+            _ => None,
+        };
+        let issued = admin
+            .issue(
+                &self.name,
+                &policy_toml,
+                mode,
+                chain.as_ref().map(OwnerChain::parts),
+            )
+            .await?;
         if let Some(w) = issued["warning"].as_str() {
             eprintln!("warning: {w}");
         }
@@ -260,6 +268,12 @@ impl Args {
                 "expires at: {}",
                 issued["expires_at"].as_str().unwrap_or_default()
             );
+            if let Some(session) = issued["session_signer"].as_str() {
+                println!(
+                    "session:    {session} (granted on chain in {})",
+                    issued["grant_tx"].as_str().unwrap_or("?")
+                );
+            }
             eprintln!("the agent key is shown only now: give it to the agent as VALET_AGENT_KEY");
         }
         Ok(ExitCode::SUCCESS)

@@ -21,9 +21,10 @@ pub(crate) struct Args {
 
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
-        let key = Admin::connect(&home_args.open()?)
+        let home = home_args.open()?;
+        let key = Admin::connect(&home)
             .await?
-            .key(&self.id)
+            .key(&self.id, &home.config.rpc_url)
             .await?;
         if self.json {
             println!("{key}");
@@ -53,6 +54,28 @@ impl Args {
                     s["remaining"].as_str().unwrap_or("?"),
                     s["amount"].as_str().unwrap_or("?"),
                     s["window"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        let onchain = &key["onchain"];
+        if let Some(session) = onchain["session_signer"].as_str() {
+            println!("session     {session}");
+            match onchain["error"].as_str() {
+                Some(e) => println!("on chain    unknown ({e})"),
+                None => println!(
+                    "on chain    granted {}, active {}, revoked {}, valid until {}",
+                    onchain["granted"],
+                    onchain["active"],
+                    onchain["revoked"],
+                    onchain["valid_until"]
+                ),
+            }
+            for c in onchain["caps"].as_array().into_iter().flatten() {
+                println!(
+                    "on-chain cap {}: {} of {} spent this period",
+                    c["asset"].as_str().unwrap_or("?"),
+                    c["spent_this_period"].as_str().unwrap_or("?"),
+                    c["limit"].as_str().unwrap_or("?"),
                 );
             }
         }

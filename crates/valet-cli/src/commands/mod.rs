@@ -12,6 +12,7 @@ mod policy_check;
 mod run;
 mod sandbox;
 mod serve;
+mod wallet_delegate;
 mod wallet_show;
 
 use crate::home::HomeArgs;
@@ -49,6 +50,8 @@ pub(crate) enum Command {
 pub(crate) enum WalletCommand {
     /// Show the wallet.
     Show(wallet_show::Args),
+    /// Delegate the wallet to Valet's account contract (EIP-7702), for on-chain keys.
+    Delegate(wallet_delegate::Args),
 }
 
 /// `valet key …`
@@ -97,6 +100,7 @@ impl Command {
                 Self::Init(a) => a.run(home).await,
                 Self::Serve(a) => a.run(home).await,
                 Self::Wallet(WalletCommand::Show(a)) => a.run(home).await,
+                Self::Wallet(WalletCommand::Delegate(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Issue(a)) => a.run(home).await,
                 Self::Key(KeyCommand::List(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Show(a)) => a.run(home).await,

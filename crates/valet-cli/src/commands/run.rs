@@ -60,7 +60,9 @@ impl Args {
                 home.config.listen
             );
         }
-        let issued = admin.issue(&name, &policy_toml, KeyMode::Gateway).await?;
+        let issued = admin
+            .issue(&name, &policy_toml, KeyMode::Gateway, None)
+            .await?;
         let id = issued["id"]
             .as_str()
             .context("the gateway returned no key id")?
@@ -81,7 +83,7 @@ impl Args {
             .status()
             .await;
         // Revoke whatever happened to the command.
-        let revoked = admin.revoke(&id).await;
+        let revoked = admin.revoke(&id, None).await;
         match &revoked {
             Ok(_) => eprintln!("valet run: key {id} revoked"),
             Err(e) => {

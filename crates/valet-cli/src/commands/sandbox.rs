@@ -140,6 +140,7 @@ impl Args {
             admin_token: admin_token.clone(),
             trust_proxy: false,
             checkpoint: Some(checkpoint.clone()),
+            onchain: None,
         });
         let listener = tokio::net::TcpListener::bind(if self.keep {
             "127.0.0.1:8547"
@@ -171,6 +172,7 @@ impl Args {
             &policy,
             KeyMode::Gateway,
             jiff::Timestamp::now(),
+            None,
         )
         .await?;
         let agent = Agent {

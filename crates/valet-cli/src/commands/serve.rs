@@ -27,13 +27,24 @@ pub(crate) struct Args {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
     #[arg(long)]
     trust_proxy: bool,
+    /// The account that pays the gas of on-chain keys' relayed calls (passphrase in env
+    /// VALET_RELAYER_PASSWORD, else a prompt). Without it, on-chain keys cannot send.
+    #[arg(long, value_name = "FILE")]
+    relayer_keystore: Option<std::path::PathBuf>,
 }
 
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
+        let relayer = self
+            .relayer_keystore
+            .as_deref()
+            .map(crate::onchain::relayer)
+            .transpose()?;
         let pass = home_args.passphrase("Wallet passphrase: ", false)?;
         let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
+        // Session keys of on-chain keys are kept under the wallet's passphrase.
+        let session_pass = zeroize::Zeroizing::new(pass.as_bytes().to_vec());
         drop(pass);
         let store = home.store(self.database_url.as_deref()).await?;
         let journal = valet_store::GroupCommit::new(
@@ -57,6 +68,11 @@ impl Args {
             admin_token: home.admin_token()?,
             trust_proxy: self.trust_proxy,
             checkpoint: Some(home.checkpoint()),
+            onchain: Some(valet_server::Onchain::new(
+                home.dir.join(crate::onchain::SESSIONS),
+                session_pass,
+                relayer.map(|r| (r, &upstream)),
+            )?),
         });
         eprintln!(
             "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",

@@ -35,7 +35,8 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    /// What a finished process left.
+    pub(crate) fn from(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -152,10 +153,18 @@ impl Home {
 
     /// Starts `valet serve` and waits until it accepts connections.
     pub(crate) fn serve(&self) -> Server {
+        self.serve_with(&[], &[])
+    }
+
+    /// Starts `valet serve <args>` with `env` added and waits until it accepts connections.
+    pub(crate) fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
         let log = self.tmp.path().join("serve.log");
         let file = fs::File::create(&log).expect("create serve.log");
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
         let child = self
-            .command(&["serve"])
+            .command(&all)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone log handle"))
             .stderr(file)

@@ -65,6 +65,7 @@ impl Env {
             admin_token: ADMIN.into(),
             trust_proxy: true,
             checkpoint: Some(checkpoint),
+            onchain: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -94,6 +95,7 @@ impl Env {
             policy,
             KeyMode::Gateway,
             jiff::Timestamp::now(),
+            None,
         )
         .await
         .expect("key issues");

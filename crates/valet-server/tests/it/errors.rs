@@ -328,6 +328,7 @@ async fn a_node_answering_garbage_gets_an_error_and_nothing_is_reserved() {
         admin_token: "t".into(),
         trust_proxy: false,
         checkpoint: None,
+        onchain: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/rpc", listener.local_addr().unwrap());
@@ -344,6 +345,7 @@ async fn a_node_answering_garbage_gets_an_error_and_nothing_is_reserved() {
         policy,
         valet_store::KeyMode::Gateway,
         jiff::Timestamp::now(),
+        None,
     )
     .await
     .unwrap();

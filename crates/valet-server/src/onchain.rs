@@ -1,0 +1,619 @@
+//! On-chain mode: each `onchain` agent key has its own session signing key, kept encrypted in
+//! custody (`sessions/<key id>.json`, keystore v3 under the wallet's passphrase) and granted on
+//! the wallet's EIP-7702 account contract with the part of its policy the chain can express
+//! ([`scope`]). The gateway still enforces the whole policy; the chain enforces the scope even
+//! against a compromised gateway. Agent transactions become `executeWithKey` calls signed by
+//! the session key and paid for by a relayer account.
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+use valet_chain::account::{
+    self, ANY_SELECTOR, ANY_TARGET, Call, Delegation, ExecuteWithKey, MAX_CAP, Permission, Scope,
+    TokenCap, UNLIMITED,
+};
+use valet_chain::{NonceManager, Sender, Upstream};
+use valet_keys::{KeystoreLimits, Wallet};
+use valet_policy::{Asset, Policy, Profile};
+
+/// How long a relayed `executeWithKey` signature stays valid.
+pub const RELAY_DEADLINE_SECS: u64 = 600;
+
+/// Selectors swap-only keys may never call on-chain, whatever a router wildcard allows:
+/// token and NFT transfers and blanket approvals.
+const SWAP_ONLY_DENIED: [[u8; 4]; 6] = [
+    [0xa9, 0x05, 0x9c, 0xbb], // transfer(address,uint256)
+    [0x23, 0xb8, 0x72, 0xdd], // transferFrom(address,address,uint256)
+    [0xa2, 0x2c, 0xb4, 0x65], // setApprovalForAll(address,bool)
+    [0x42, 0x84, 0x2e, 0x0e], // safeTransferFrom(address,address,uint256)
+    [0xb8, 0x8d, 0x4f, 0xde], // safeTransferFrom(address,address,uint256,bytes)
+    [0xf2, 0x42, 0x43, 0x2a], // safeTransferFrom(address,address,uint256,uint256,bytes)
+];
+const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+const INCREASE_ALLOWANCE: [u8; 4] = [0x39, 0x50, 0x93, 0x51];
+
+/// What went wrong in on-chain mode.
+#[derive(Debug, thiserror::Error)]
+pub enum OnchainError {
+    /// The wallet is not delegated to this Valet's account contract.
+    #[error(
+        "the wallet {wallet} is not delegated to Valet's account contract {account} ({found}): \
+         run `valet wallet delegate` first"
+    )]
+    NotDelegated {
+        /// The wallet.
+        wallet: Address,
+        /// The account contract it should be delegated to.
+        account: Address,
+        /// What its code says instead.
+        found: String,
+    },
+    /// No relayer is configured, so nothing can be relayed.
+    #[error("no relayer: start `valet serve` with --relayer-keystore FILE to relay on-chain keys")]
+    NoRelayer,
+    /// The key has no session signer on record.
+    #[error("key {0} has no session signer")]
+    NoSessionSigner(String),
+    /// The chain refused the call (a revert, named when it is one of the account's errors).
+    #[error("the chain refused it: {0}")]
+    Refused(String),
+    /// The node failed.
+    #[error(transparent)]
+    Chain(#[from] valet_chain::Error),
+    /// Session key custody failed.
+    #[error(transparent)]
+    Keys(#[from] valet_keys::Error),
+}
+
+/// The relayer: an account that pays the gas of relayed calls.
+struct Relayer {
+    wallet: Wallet,
+    nonces: NonceManager,
+}
+
+/// On-chain mode's custody and relaying (see the module docs).
+pub struct Onchain {
+    account: Address,
+    sessions: PathBuf,
+    passphrase: zeroize::Zeroizing<Vec<u8>>,
+    relayer: Option<Relayer>,
+    /// Decrypted session signers, by key id.
+    signers: Mutex<HashMap<String, Arc<Wallet>>>,
+}
+
+impl std::fmt::Debug for Onchain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Onchain")
+            .field("account", &self.account)
+            .field("sessions", &self.sessions)
+            .field(
+                "relayer",
+                &self.relayer.as_ref().map(|r| r.wallet.address()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A relayed `executeWithKey` transaction, signed and not yet sent.
+pub(crate) struct Relayed {
+    /// The relayer's signed transaction (EIP-2718 bytes).
+    pub(crate) raw: Vec<u8>,
+    /// Its hash.
+    pub(crate) hash: B256,
+    /// The relayer's nonce it uses, leased until the node takes it.
+    pub(crate) lease: valet_chain::NonceLease,
+}
+
+impl Onchain {
+    /// On-chain mode with session keystores under `sessions` (created if missing), encrypted
+    /// with `passphrase`, and an optional relayer.
+    pub fn new(
+        sessions: PathBuf,
+        passphrase: zeroize::Zeroizing<Vec<u8>>,
+        relayer: Option<(Wallet, &Upstream)>,
+    ) -> Result<Self, OnchainError> {
+        Ok(Self {
+            account: account::account_address()?,
+            sessions,
+            passphrase,
+            relayer: relayer.map(|(wallet, upstream)| Relayer {
+                nonces: NonceManager::new(upstream.clone(), wallet.address()),
+                wallet,
+            }),
+            signers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The account contract the wallet must be delegated to.
+    pub fn account(&self) -> Address {
+        self.account
+    }
+
+    /// The relayer's address, if there is one.
+    pub fn relayer(&self) -> Option<Address> {
+        self.relayer.as_ref().map(|r| r.wallet.address())
+    }
+
+    /// Fails unless `wallet` is delegated to [`Self::account`].
+    pub async fn check_delegated(
+        &self,
+        upstream: &Upstream,
+        wallet: Address,
+    ) -> Result<(), OnchainError> {
+        match account::delegation(upstream, wallet).await? {
+            Delegation::To(a) if a == self.account => Ok(()),
+            other => Err(OnchainError::NotDelegated {
+                wallet,
+                account: self.account,
+                found: match other {
+                    Delegation::None => "no delegation".into(),
+                    Delegation::To(a) => format!("delegated to {a}"),
+                    Delegation::Contract => "it holds contract code".into(),
+                },
+            }),
+        }
+    }
+
+    /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
+    /// with `policy`'s [`scope`], sent by the wallet to itself; returns the session signer's
+    /// address and the grant's transaction hash once it is mined.
+    pub async fn grant(
+        &self,
+        owner: &Sender,
+        key_id: &str,
+        policy: &Policy,
+        expires_at: Timestamp,
+    ) -> Result<(Address, B256), OnchainError> {
+        let wallet = owner.from();
+        self.check_delegated(owner.upstream(), wallet).await?;
+        std::fs::create_dir_all(&self.sessions).map_err(|source| valet_keys::Error::Io {
+            path: self.sessions.display().to_string(),
+            source,
+        })?;
+        let (session, _) =
+            Wallet::create_keystore(&self.sessions, &file_name(key_id), &self.passphrase)?;
+        let (scope, valid_after) = scope(policy, owner.upstream().chain_id());
+        let valid_until = expires_at.as_second().max(0) as u64;
+        let data =
+            account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
+        let sent = owner
+            .send(
+                "grant the session key",
+                Some(wallet),
+                U256::ZERO,
+                data,
+                vec![],
+            )
+            .await
+            .map_err(refusal)?;
+        let address = session.address();
+        lock(&self.signers).insert(key_id.to_string(), Arc::new(session));
+        Ok((address, sent.hash))
+    }
+
+    /// Revokes `session` on chain (sent by the wallet to itself); the transaction hash.
+    pub async fn revoke(&self, owner: &Sender, session: Address) -> Result<B256, OnchainError> {
+        let data = account::revoke_key_calldata(session);
+        let sent = owner
+            .send(
+                "revoke the session key",
+                Some(owner.from()),
+                U256::ZERO,
+                data,
+                vec![],
+            )
+            .await
+            .map_err(refusal)?;
+        Ok(sent.hash)
+    }
+
+    /// Revokes every session key at once (the account's epoch bump); the transaction hash.
+    pub async fn revoke_all(&self, owner: &Sender) -> Result<B256, OnchainError> {
+        let data = account::revoke_all_calldata();
+        let sent = owner
+            .send(
+                "revoke all session keys",
+                Some(owner.from()),
+                U256::ZERO,
+                data,
+                vec![],
+            )
+            .await
+            .map_err(refusal)?;
+        Ok(sent.hash)
+    }
+
+    /// Key `key_id`'s session signer, decrypted from custody on first use.
+    fn session(&self, key_id: &str) -> Result<Arc<Wallet>, OnchainError> {
+        if let Some(s) = lock(&self.signers).get(key_id) {
+            return Ok(s.clone());
+        }
+        let path = self.sessions.join(file_name(key_id));
+        let wallet = Arc::new(Wallet::open(
+            &path,
+            &self.passphrase,
+            KeystoreLimits::default(),
+        )?);
+        lock(&self.signers).insert(key_id.to_string(), wallet.clone());
+        Ok(wallet)
+    }
+
+    /// Builds and signs the relayed transaction that runs `call` from `wallet` under key
+    /// `key_id`'s session signer: `executeWithKey([call], nonce, deadline, signature)` sent by
+    /// the relayer. Each request uses a fresh random nonce lane, so relayed calls never wait
+    /// on each other and a reverted one blocks nothing. Gas is estimated first: a call the
+    /// account contract refuses is [`OnchainError::Refused`], before anything is signed by the
+    /// relayer.
+    pub(crate) async fn relay(
+        &self,
+        upstream: &Upstream,
+        wallet: Address,
+        key_id: &str,
+        call: Call,
+        fees: (u128, u128),
+        now: Timestamp,
+    ) -> Result<Relayed, OnchainError> {
+        let relayer = self.relayer.as_ref().ok_or(OnchainError::NoRelayer)?;
+        let session = self.session(key_id)?;
+        let chain_id = upstream.chain_id();
+        let lane = U256::from(rand::random::<u128>());
+        let nonce = lane << 64;
+        let deadline = U256::from(now.as_second().max(0) as u64 + RELAY_DEADLINE_SECS);
+        let payload = ExecuteWithKey {
+            calls: vec![call],
+            nonce,
+            deadline,
+        };
+        let sig = session.sign_struct(&payload, &account::domain(chain_id, wallet))?;
+        let data = account::execute_with_key_calldata(
+            payload.calls,
+            nonce,
+            deadline,
+            Bytes::from(sig.as_bytes().to_vec()),
+        );
+        let from = relayer.wallet.address();
+        let estimate = upstream
+            .estimate_gas(from, Some(wallet), U256::ZERO, &data)
+            .await
+            .map_err(refusal)?;
+        let lease = relayer.nonces.lease().await?;
+        let mut tx = alloy::consensus::TxEip1559 {
+            chain_id,
+            nonce: lease.nonce(),
+            gas_limit: valet_chain::gas_with_margin(estimate),
+            max_fee_per_gas: fees.0,
+            max_priority_fee_per_gas: fees.1,
+            to: alloy::primitives::TxKind::Call(wallet),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data,
+        };
+        let sig = relayer.wallet.sign_transaction(&mut tx)?;
+        let envelope = alloy::consensus::TxEnvelope::Eip1559(
+            alloy::consensus::SignableTransaction::into_signed(tx, sig),
+        );
+        Ok(Relayed {
+            hash: *envelope.tx_hash(),
+            raw: alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope),
+            lease,
+        })
+    }
+
+    /// The relayer's nonce manager (to resync after a failed broadcast).
+    pub(crate) fn relayer_nonces(&self) -> Option<&NonceManager> {
+        self.relayer.as_ref().map(|r| &r.nonces)
+    }
+}
+
+/// The on-chain state of a session signer, as `valet_getPermissions` and `valet key show`
+/// report it: `{account, session_signer, granted, active, revoked, valid_after, valid_until,
+/// period, caps: [{asset, limit, spent_this_period, period_start}]}`, or `{error}` when the
+/// node cannot say.
+pub async fn state(
+    upstream: &Upstream,
+    wallet: Address,
+    session: Address,
+    policy: &Policy,
+) -> Value {
+    match read_state(upstream, wallet, session, policy).await {
+        Ok(v) => v,
+        Err(e) => json!({ "session_signer": session, "error": e.to_string() }),
+    }
+}
+
+async fn read_state(
+    upstream: &Upstream,
+    wallet: Address,
+    session: Address,
+    policy: &Policy,
+) -> Result<Value, valet_chain::Error> {
+    let key = account::key_state(upstream, wallet, session).await?;
+    let mut assets: Vec<Option<Address>> = vec![None];
+    for l in &policy.limits.spend {
+        if let Asset::Token(t) = l.asset
+            && !assets.contains(&Some(t))
+        {
+            assets.push(Some(t));
+        }
+    }
+    let mut caps = Vec::new();
+    for token in assets {
+        if let Some(c) = account::cap_state(upstream, wallet, session, token).await? {
+            caps.push(json!({
+                "asset": c.token.map_or("native".to_string(), |t| t.to_string()),
+                "limit": c.limit.to_string(),
+                "spent_this_period": c.spent.to_string(),
+                "period_start": c.period_start,
+            }));
+        }
+    }
+    Ok(json!({
+        "account": wallet,
+        "session_signer": session,
+        "granted": key.granted,
+        "active": key.active,
+        "revoked": key.revoked,
+        "valid_after": key.valid_after,
+        "valid_until": key.valid_until,
+        "period": key.period,
+        "caps": caps,
+    }))
+}
+
+/// The part of `policy` the account contract can enforce, and the Unix second it is valid
+/// from. The chain's scope is never wider than the policy:
+///
+/// - targets and functions: swap-only grants every function of its trusted routers (the
+///   built-in ones of `chain_id` and `routers`) and `approve`/`increaseAllowance` only on
+///   tokens that have a spend limit (so the cap bounds them), and denies token and NFT
+///   transfers and `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add
+///   their (target, function) pairs, a missing target or function list being a wildcard;
+///   read-only and custom grant nothing else. Every `[[deny]]` function is denied on every
+///   target, and a `[[deny]]` of a whole target drops the grants naming it.
+/// - `max_value_per_tx` caps each call's native value; native and token spend limits become
+///   per-period caps (the smallest amount per asset; tokens count `transfer`,
+///   `transferFrom`, `approve` and `increaseAllowance`), all over one fixed period equal to
+///   the longest window.
+/// - validity: from `not_before` (or at once) to the key's expiry.
+///
+/// Argument conditions, schedules, IP ranges, rate and pending limits, fees, typed data and
+/// messages stay with the gateway.
+pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
+    let mut allowed: BTreeSet<(Address, [u8; 4])> = BTreeSet::new();
+    let capped_tokens: Vec<Address> = policy
+        .limits
+        .spend
+        .iter()
+        .filter_map(|l| match l.asset {
+            Asset::Token(t) => Some(t),
+            Asset::Native => None,
+        })
+        .collect();
+    let mut denied: BTreeSet<[u8; 4]> = BTreeSet::new();
+    match policy.profile {
+        Profile::ReadOnly | Profile::Custom => {}
+        Profile::FullAccess => {
+            allowed.insert((ANY_TARGET, ANY_SELECTOR));
+        }
+        Profile::SwapOnly => {
+            let builtin = valet_policy::routers::builtin_routers(chain_id)
+                .iter()
+                .map(|r| r.address);
+            for router in policy.routers.iter().copied().chain(builtin) {
+                allowed.insert((router, ANY_SELECTOR));
+            }
+            for &token in &capped_tokens {
+                allowed.insert((token, APPROVE));
+                allowed.insert((token, INCREASE_ALLOWANCE));
+            }
+            denied.extend(SWAP_ONLY_DENIED);
+        }
+    }
+    for rule in &policy.allow {
+        let target = rule.target.unwrap_or(ANY_TARGET);
+        match &rule.functions {
+            None => {
+                allowed.insert((target, ANY_SELECTOR));
+            }
+            Some(fs) => allowed.extend(fs.iter().map(|f| (target, f.spec.selector))),
+        }
+    }
+    let mut denied_targets = BTreeSet::new();
+    for rule in &policy.deny {
+        match (&rule.functions, rule.target) {
+            (Some(fs), _) => denied.extend(fs.iter().map(|f| f.spec.selector)),
+            (None, Some(t)) => {
+                denied_targets.insert(t);
+            }
+            // Deny everything: grant nothing.
+            (None, None) => allowed.clear(),
+        }
+    }
+    // The contract refuses an exact grant of a denied selector; deny wins anyway.
+    allowed.retain(|(t, s)| {
+        !denied_targets.contains(t) && (*s == ANY_SELECTOR || !denied.contains(s))
+    });
+
+    let cap = |asset: Asset| {
+        policy
+            .limits
+            .spend
+            .iter()
+            .filter(|l| l.asset == asset)
+            .map(|l| l.amount.min(MAX_CAP))
+            .min()
+    };
+    let mut token_caps: Vec<TokenCap> = Vec::new();
+    for &token in &capped_tokens {
+        if !token_caps.iter().any(|c| c.token == token)
+            && let Some(limit) = cap(Asset::Token(token))
+        {
+            token_caps.push(TokenCap { token, limit });
+        }
+    }
+    let period = policy
+        .limits
+        .spend
+        .iter()
+        .map(|l| l.window)
+        .max()
+        .unwrap_or(0)
+        .min(u64::from(u32::MAX)) as u32;
+    let scope = Scope {
+        period,
+        maxCalls: u32::MAX,
+        maxValuePerCall: policy.limits.max_value_per_tx.unwrap_or(UNLIMITED),
+        nativeCapPerPeriod: cap(Asset::Native).unwrap_or(UNLIMITED),
+        allowed: allowed
+            .into_iter()
+            .map(|(target, selector)| Permission {
+                target,
+                selector: selector.into(),
+            })
+            .collect(),
+        denied: denied.into_iter().map(Into::into).collect(),
+        tokenCaps: token_caps,
+    };
+    let valid_after = policy.not_before.map_or(0, |t| t.as_second().max(0) as u64);
+    (scope, valid_after)
+}
+
+/// A node error with the account contract's revert named, as [`OnchainError::Refused`];
+/// anything else as it is.
+fn refusal(e: valet_chain::Error) -> OnchainError {
+    match &e {
+        valet_chain::Error::Node { message, data, .. } => {
+            let named = data
+                .as_ref()
+                .and_then(|d| d.as_str())
+                .and_then(|d| alloy::primitives::hex::decode(d).ok())
+                .and_then(|d| account::decode_revert(&d));
+            OnchainError::Refused(named.unwrap_or_else(|| message.clone()))
+        }
+        valet_chain::Error::Reverted { what, hash } => {
+            OnchainError::Refused(format!("{what}: transaction {hash} reverted"))
+        }
+        _ => OnchainError::Chain(e),
+    }
+}
+
+fn file_name(key_id: &str) -> String {
+    format!("{key_id}.json")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selectors(scope: &Scope) -> Vec<(Address, [u8; 4])> {
+        scope
+            .allowed
+            .iter()
+            .map(|p| (p.target, p.selector.0))
+            .collect()
+    }
+
+    const ROUTER: Address = Address::repeat_byte(0x77);
+    const TOKEN: Address = Address::repeat_byte(0x70);
+
+    fn swap_policy() -> Policy {
+        Policy::from_toml(&format!(
+            r#"name = "s"
+profile = "swap-only"
+expires_in = "1h"
+routers = ["{ROUTER}"]
+[limits]
+max_value_per_tx = "1 ether"
+[[limits.spend]]
+asset = "{TOKEN}"
+amount = "1000"
+window = "24h"
+[[limits.spend]]
+asset = "{TOKEN}"
+amount = "300"
+window = "1h"
+[[limits.spend]]
+asset = "native"
+amount = "2 ether"
+window = "1h"
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn swap_only_grants_routers_and_capped_approvals_and_denies_transfers() {
+        let (scope, valid_after) = scope(&swap_policy(), 31337);
+        assert_eq!(valid_after, 0);
+        assert_eq!(
+            selectors(&scope),
+            [
+                (TOKEN, APPROVE),
+                (TOKEN, INCREASE_ALLOWANCE),
+                (ROUTER, ANY_SELECTOR)
+            ]
+        );
+        assert!(scope.denied.iter().any(|s| s.0 == [0xa9, 0x05, 0x9c, 0xbb]));
+        // The smallest cap per asset, over the longest window.
+        assert_eq!(scope.tokenCaps.len(), 1);
+        assert_eq!(scope.tokenCaps[0].limit, U256::from(300));
+        assert_eq!(scope.period, 86_400);
+        assert_eq!(scope.nativeCapPerPeriod, U256::from(2u128 * 10u128.pow(18)));
+        assert_eq!(scope.maxValuePerCall, U256::from(10u128.pow(18)));
+    }
+
+    #[test]
+    fn custom_rules_map_to_pairs_and_deny_wins() {
+        let p = Policy::from_toml(&format!(
+            r#"name = "c"
+profile = "custom"
+expires_in = "1h"
+not_before = "2030-01-01T00:00:00Z"
+[[allow]]
+target = "{TOKEN}"
+functions = ["transfer(address,uint256)", "approve(address,uint256)"]
+[[allow]]
+functions = ["deposit()"]
+[[allow]]
+target = "{ROUTER}"
+[[deny]]
+functions = ["transfer(address,uint256)"]
+"#
+        ))
+        .unwrap();
+        let (scope, valid_after) = scope(&p, 1);
+        assert_eq!(valid_after, 1_893_456_000);
+        assert_eq!(
+            selectors(&scope),
+            [
+                (ANY_TARGET, [0xd0, 0xe3, 0x0d, 0xb0]),
+                (TOKEN, APPROVE),
+                (ROUTER, ANY_SELECTOR)
+            ]
+        );
+        assert_eq!(scope.nativeCapPerPeriod, UNLIMITED);
+        assert_eq!(scope.maxValuePerCall, UNLIMITED);
+        assert!(scope.tokenCaps.is_empty());
+    }
+
+    #[test]
+    fn read_only_grants_nothing_and_full_access_everything() {
+        let read =
+            Policy::from_toml("name = \"r\"\nprofile = \"read-only\"\nexpires_in = \"1h\"\n")
+                .unwrap();
+        assert!(scope(&read, 1).0.allowed.is_empty());
+        let full =
+            Policy::from_toml("name = \"f\"\nprofile = \"full-access\"\nexpires_in = \"1h\"\n")
+                .unwrap();
+        assert_eq!(selectors(&scope(&full, 1).0), [(ANY_TARGET, ANY_SELECTOR)]);
+    }
+}
