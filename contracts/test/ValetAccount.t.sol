@@ -96,7 +96,6 @@ contract ValetAccountTest {
     event SpendRecorded(
         address indexed key, address indexed token, uint256 amount, uint256 periodStart, uint256 spentInPeriod
     );
-    event Gas(string what, uint256 gas);
 
     function setUp() public {
         vm.warp(T0);
@@ -790,84 +789,5 @@ contract ValetAccountTest {
             _true(sentToday <= 2 ether, "native cap exceeded");
             _true(bob.balance - before <= 1 ether, "per-call cap exceeded");
         }
-    }
-
-    // ------------------------------------------------------------ gas
-
-    /// Intrinsic calldata gas (EIP-2028): 4 per zero byte, 16 per non-zero byte.
-    function _calldataGas(bytes memory data) internal pure returns (uint256 g) {
-        for (uint256 i; i < data.length; ++i) {
-            g += data[i] == 0 ? 4 : 16;
-        }
-    }
-
-    /// Makes the accounts and storage this measurement touches cold again, as at the start of a
-    /// transaction (forge runs a whole test in one transaction).
-    function _cool() internal {
-        vm.cool(owner);
-        vm.cool(address(token));
-        vm.cool(bob);
-        vm.cool(address(impl));
-    }
-
-    function _batch(uint256 n) internal view returns (ValetAccount.Call[] memory calls) {
-        calls = new ValetAccount.Call[](n);
-        for (uint256 i; i < n; ++i) {
-            calls[i] = ValetAccount.Call(address(token), 0, abi.encodeCall(MiniToken.transfer, (bob, 1e6 + i)));
-        }
-    }
-
-    /// Steady state: the key already spent in this period, its nonce lane is in use, bob already
-    /// holds tokens; accounts and storage are cooled (vm.cool) before each measurement, as at the
-    /// start of a transaction. Reported as events (run with -vvvv): execution gas measured with
-    /// gasleft() plus calldata gas. The 21,000 base is the same for both paths, and so is the
-    /// cold access to the called account (in a real transaction it is `to`, pre-warmed), so
-    /// both cancel in the overhead.
-    function test_gas_executeWithKeyVersusDirect() public {
-        _grant(key, _scope());
-        _ok(KEY_PK, _transfer(bob, 1)); // warm up: nonce lane, spend slot, bob's balance non-zero
-        vm.prank(owner);
-        token.transfer(address(0xD1), 1);
-
-        // Direct: the EOA calls token.transfer itself.
-        bytes memory direct = abi.encodeCall(MiniToken.transfer, (bob, 1e6));
-        _cool();
-        vm.prank(owner);
-        uint256 g0 = gasleft();
-        (bool ok,) = address(token).call(direct);
-        uint256 directExec = g0 - gasleft();
-        _true(ok, "direct");
-        uint256 directTotal = directExec + _calldataGas(direct);
-        emit Gas("direct transfer: execution + calldata (excl. 21000)", directTotal);
-        // What one more transfer costs inside the same frame, warm (the part of a batch's
-        // marginal gas that is the transfer itself rather than Valet's checks).
-        bytes memory direct2 = abi.encodeCall(MiniToken.transfer, (bob, 1e6 + 1));
-        vm.prank(owner);
-        g0 = gasleft();
-        (ok,) = address(token).call(direct2);
-        uint256 direct2Exec = g0 - gasleft();
-        _true(ok, "direct2");
-        emit Gas("one more warm transfer in the same frame: execution + calldata", direct2Exec + _calldataGas(direct2));
-
-        uint256[4] memory totals;
-        for (uint256 n = 1; n <= 4; ++n) {
-            ValetAccount.Call[] memory calls = _batch(n);
-            uint256 nonce = acct.getNonce(key, 0);
-            uint256 deadline = block.timestamp + 1 hours;
-            bytes memory sig = _sig(KEY_PK, acct.hashExecute(calls, nonce, deadline));
-            bytes memory data = abi.encodeCall(ValetAccount.executeWithKey, (calls, nonce, deadline, sig));
-            _cool();
-            g0 = gasleft();
-            (ok,) = owner.call(data);
-            uint256 exec = g0 - gasleft();
-            _true(ok, "executeWithKey");
-            totals[n - 1] = exec + _calldataGas(data);
-            if (n == 1) emit Gas("executeWithKey 1 transfer: calldata part", _calldataGas(data));
-        }
-        emit Gas("executeWithKey 1 transfer: execution + calldata (excl. 21000)", totals[0]);
-        emit Gas("overhead, 1 call with 1 cap check", totals[0] - directTotal);
-        emit Gas("marginal gas of call 2 (warm token, same cap)", totals[1] - totals[0]);
-        emit Gas("marginal gas of call 3", totals[2] - totals[1]);
-        emit Gas("marginal gas of call 4", totals[3] - totals[2]);
     }
 }
