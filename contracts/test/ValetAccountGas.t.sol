@@ -165,5 +165,37 @@ contract ValetAccountGasTest {
         console.log("executeWithKey, 4 transfers                          ", ewk[4]);
         console.log("one more direct transfer in the same frame (warm)    ", directWarm);
         console.log("overhead per additional call, worst of 2..4 (<= 8000)", worstExtra);
+        console.log("executeSigned: owner grants a key (authorizeKey)     ", _executeSignedGrant());
+    }
+
+    /// An owner-signed, relayed grant of a key with one exact permission and one token cap (the
+    /// account and its implementation warm as `to`; the key's slots fresh).
+    function _executeSignedGrant() internal returns (uint256) {
+        ValetAccount.Scope memory s;
+        s.period = 1 days;
+        s.maxCalls = type(uint32).max;
+        s.maxValuePerCall = 0;
+        s.nativeCapPerPeriod = type(uint256).max;
+        s.allowed = new ValetAccount.Permission[](1);
+        s.allowed[0] = ValetAccount.Permission(address(tokens[0]), MiniToken.transfer.selector);
+        s.tokenCaps = new ValetAccount.TokenCap[](1);
+        s.tokenCaps[0] = ValetAccount.TokenCap(address(tokens[0]), 1_000e6);
+        ValetAccount.Call[] memory calls = new ValetAccount.Call[](1);
+        calls[0] = ValetAccount.Call(
+            address(0),
+            0,
+            abi.encodeCall(
+                ValetAccount.authorizeKey,
+                (vm.addr(KEY2_PK), uint40(block.timestamp), uint40(block.timestamp + 30 days), s)
+            )
+        );
+        uint256 nonce = acct.getOwnerNonce(0);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory data = abi.encodeCall(
+            ValetAccount.executeSigned,
+            (calls, nonce, deadline, _sig(OWNER_PK, acct.hashOwnerExecute(calls, nonce, deadline)))
+        );
+        vm.cool(owner);
+        return _measure(owner, data);
     }
 }
