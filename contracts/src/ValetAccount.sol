@@ -4,20 +4,27 @@ pragma solidity ^0.8.28;
 /// @title ValetAccount: Valet's EIP-7702 delegate with scoped session keys
 /// @notice An EOA delegates to this contract with EIP-7702. The EOA's own key (the owner) keeps
 ///         full power: it sends transactions directly, batches through ERC-7821 `execute`, signs
-///         ERC-1271 messages, and grants and revokes session keys. A session key can only make the
-///         calls its scope allows, within its caps and its validity window, through
-///         `executeWithKey`, which anyone (a relayer) may submit with the key's EIP-712 signature.
+///         ERC-1271 messages, signs owner batches (`executeSigned`) that anyone may relay, and
+///         grants and revokes session keys. A session key can only make the calls its scope
+///         allows, within its caps and its validity window, through `executeWithKey`, which anyone
+///         (a relayer) may submit with the key's EIP-712 signature.
 ///
 /// Design notes:
 /// - All state lives in one ERC-7201 namespace, so another delegate used before or after this one
 ///   cannot misread it. EIP-7702 runs no initcode and this contract needs no initializer.
 /// - Every grant gets a fresh `generation`; scope and spend counters are keyed by it, so a revoked
-///   and re-granted key never inherits old allowances or counters.
+///   and re-granted key never inherits old allowances or counters. Nonces are kept per key address
+///   across grants, so a signature used under an old grant stays used.
 /// - `revokeAll` bumps an epoch; keys granted under an older epoch are dead. Storage survives
 ///   re-delegation (EIP-7702), so they stay dead if the EOA delegates away and back.
 /// - Session calls to the account itself are always refused: they would run with
-///   msg.sender == address(this), i.e. with the owner's power.
+///   msg.sender == address(this), i.e. with the owner's power. Owner batches (`execute`,
+///   `executeSigned`) may call the account itself (target address(0)), which is how a relayed,
+///   owner-signed batch reaches the onlySelf functions.
 /// - Spend caps use fixed windows: period index = block.timestamp / period (period 0 = lifetime).
+/// - Gas: a capped ERC-20 call under an exact grant touches three slots (the account epoch, the
+///   key's word with its lane-0 nonce, the (grant, token) word with permission bits, cap and
+///   spend); see `KeyRecord` and `Layout.targets`.
 ///
 /// Custom errors mirror the violation codes of SPEC section 5:
 ///   KeyUnknown -> (4100 "unknown"), KeyExpired -> key_expired, KeyNotYetValid -> key_not_yet_valid,
