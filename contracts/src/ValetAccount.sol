@@ -505,6 +505,7 @@ contract ValetAccount {
     function _checkCall(mapping(address => uint256) storage targets, address key, uint256 genIdx, uint256 base, uint256 i)
         internal
     {
+        if (_fastCheck(targets, key, genIdx, base, i)) return;
         address target;
         uint256 value;
         uint256 bit;
@@ -522,6 +523,67 @@ contract ValetAccount {
             if (target == address(0)) t = targets[address(0)]; // the native word just changed
         }
         if (bit != 0 && t & CAPPED != 0) targets[target] = _spend(t, key, target, amount, genIdx >> 40);
+    }
+
+    /// @dev The common case in one pass: no value, `transfer`/`approve`/`increaseAllowance` with
+    ///      full arguments on a target whose word grants that function exactly, and (if the token
+    ///      is capped) an amount within what is left. Records the spend and returns true; returns
+    ///      false, having changed nothing, for anything else, which `_checkCall` then handles in
+    ///      full (and reverts with the precise error where it must).
+    function _fastCheck(mapping(address => uint256) storage targets, address key, uint256 genIdx, uint256 base, uint256 i)
+        internal
+        returns (bool done)
+    {
+        bytes32 spendTopic = SpendRecorded.selector;
+        // bit positions as in Layout.targets: CAPPED 248, ALLOW_TRANSFER 249, ALLOW_APPROVE 250,
+        // ALLOW_INCREASE_ALLOWANCE 251 (the optimizer folds the shifts)
+        assembly ("memory-safe") {
+            let target := 0
+            let d := 0
+            {
+                let c := add(base, calldataload(add(base, shl(5, i))))
+                target := calldataload(c) // clean: hashing refused dirty upper bits
+                // value or the account itself: not for the fast path (d stays 0)
+                if iszero(or(calldataload(add(c, 0x20)), eq(target, address()))) {
+                    d := add(c, calldataload(add(c, 0x40)))
+                }
+            }
+            let bit := 0
+            if d {
+                if gt(calldataload(d), 67) {
+                    switch shr(224, calldataload(add(d, 0x20)))
+                    case 0xa9059cbb { bit := shl(249, 1) }
+                    case 0x095ea7b3 { bit := shl(250, 1) }
+                    case 0x39509351 { bit := shl(251, 1) }
+                }
+            }
+            if bit {
+                mstore(0x00, target)
+                mstore(0x20, targets.slot)
+                let slot := keccak256(0x00, 0x40)
+                let t := sload(slot)
+                if and(t, bit) {
+                    switch and(t, shl(248, 1))
+                    case 0 { done := 1 }
+                    default {
+                        let amount := calldataload(add(d, 0x44))
+                        // spent this period (0 if the word's period index is an older one)
+                        let spent := mul(eq(and(shr(208, t), M40), shr(40, genIdx)), and(shr(104, t), M104))
+                        if iszero(or(gt(spent, and(t, M104)), gt(amount, sub(and(t, M104), spent)))) {
+                            spent := add(spent, amount)
+                            sstore(
+                                slot,
+                                or(and(t, not(or(shl(104, M104), shl(208, M40)))), or(shl(104, spent), shl(208, shr(40, genIdx))))
+                            )
+                            mstore(0x00, amount)
+                            mstore(0x20, spent)
+                            log3(0x00, 0x40, spendTopic, key, target)
+                            done := 1
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// @dev Whether the key may call `target` with this calldata. For the four ERC-20 functions the
