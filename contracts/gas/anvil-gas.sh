@@ -48,3 +48,16 @@ echo "overhead 1 call                       $((E1-D1))"
 echo "marginal per extra call               $(( (E2-E1) )) $(( (E3-E2) )) $(( (E4-E3) ))"
 OG=$(( (E4-E1)/3 ))
 echo "mean marginal calls 2..4              $OG"
+# Owner grants: sent by the EOA to itself, versus signed by the owner and relayed (executeSigned).
+SIG_AUTH="authorizeKey(address,uint40,uint40,(uint32,uint32,uint256,uint256,(address,bytes4)[],bytes4[],(address,uint256)[]))"
+K2=0x0000000000000000000000000000000000000000000000000000000000000a11
+K3=0x0000000000000000000000000000000000000000000000000000000000000a12
+G1=$($CAST send --rpc-url $RPC --private-key $K1 --json $OWNER "$SIG_AUTH" $($CAST wallet address $K2) $NOW $((NOW+86400*30)) "$SCOPE" | gas)
+GRANT=$($CAST calldata "$SIG_AUTH" $($CAST wallet address $K3) $NOW $((NOW+86400*30)) "$SCOPE")
+OCALLS="[(0x0000000000000000000000000000000000000000,0,$GRANT)]"
+ON=$($CAST call --rpc-url $RPC $OWNER "getOwnerNonce(uint192)(uint256)" 0)
+OD=$($CAST call --rpc-url $RPC $OWNER "hashOwnerExecute((address,uint256,bytes)[],uint256,uint256)(bytes32)" "$OCALLS" $ON $((NOW+86400)))
+OSIG=$($CAST wallet sign --no-hash --private-key $K1 $OD)
+G2=$($CAST send --rpc-url $RPC --private-key $K0 --json $OWNER "executeSigned((address,uint256,bytes)[],uint256,uint256,bytes)" "$OCALLS" $ON $((NOW+86400)) $OSIG | gas)
+echo "authorizeKey sent by the EOA itself   $G1"
+echo "authorizeKey via executeSigned relay  $G2"
