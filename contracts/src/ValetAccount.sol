@@ -338,11 +338,21 @@ contract ValetAccount {
         mapping(address => uint256) storage targets = _layout().targets[uint40(gen)];
         uint256 base = _offsetOf(calls);
         for (uint256 i; i < n; ++i) {
-            _checkCall(targets, key, genIdx, base, i);
+            if (!_fastCheck(targets, key, genIdx, base, i)) _checkCall(targets, key, genIdx, base, i);
         }
-        for (uint256 i; i < n; ++i) {
-            (address target, uint256 value, uint256 data, uint256 len) = _callAt(base, i);
-            _call(target, value, data, len);
+        // Run the calls. `_structHash` already refused dirty targets and data out of calldata.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let c := add(base, calldataload(add(base, shl(5, i))))
+                let d := add(c, calldataload(add(c, 0x40)))
+                let len := calldataload(d)
+                calldatacopy(m, add(d, 0x20), len)
+                if iszero(call(gas(), calldataload(c), calldataload(add(c, 0x20)), m, len, 0, 0)) {
+                    returndatacopy(m, 0, returndatasize())
+                    revert(m, returndatasize())
+                }
+            }
         }
         emit ExecutedWithKey(key, nonce);
     }
@@ -471,6 +481,31 @@ contract ValetAccount {
     /// @dev Checks that `key` is usable now, consumes its nonce and counts `n` calls against it;
     ///      returns the key's hot word as it was read.
     function _useKey(address key, uint256 nonce, uint256 n) internal returns (uint256 hot) {
+        // The common case in one pass: a granted, unrevoked key of the current epoch inside its
+        // window, nonce lane 0 at the expected sequence, no call limit. Anything else (and every
+        // error) takes the full path below, which re-reads the record.
+        bool done;
+        assembly ("memory-safe") {
+            mstore(0x00, key)
+            mstore(0x20, add(LAYOUT_SLOT, 1)) // Layout.keys
+            let slot := keccak256(0x00, 0x40)
+            hot := sload(slot)
+            // generation != 0, lane 0, not revoked (bit 248), not call-limited (bit 249)
+            if and(and(and(hot, M40), iszero(shr(64, nonce))), iszero(and(hot, shl(248, 3)))) {
+                // epoch (Layout slot 0, low 32 bits), validity window, sequence (< max: no wrap)
+                if and(
+                    and(eq(and(shr(40, hot), M32), and(sload(LAYOUT_SLOT), M32)), lt(nonce, M64)),
+                    and(
+                        iszero(lt(timestamp(), and(shr(72, hot), M40))),
+                        and(lt(timestamp(), and(shr(112, hot), M40)), eq(nonce, and(shr(184, hot), M64)))
+                    )
+                ) {
+                    sstore(slot, add(hot, shl(184, 1)))
+                    done := 1
+                }
+            }
+        }
+        if (done) return hot;
         Layout storage $ = _layout();
         KeyRecord storage rec = $.keys[key];
         hot = rec.hot;
@@ -501,11 +536,11 @@ contract ValetAccount {
         lanes[lane] = seq + 1;
     }
 
-    /// @dev Checks call `i` against the key's scope and records what it spends.
+    /// @dev Checks call `i` against the key's scope and records what it spends (the full path,
+    ///      for whatever `_fastCheck` does not take).
     function _checkCall(mapping(address => uint256) storage targets, address key, uint256 genIdx, uint256 base, uint256 i)
         internal
     {
-        if (_fastCheck(targets, key, genIdx, base, i)) return;
         address target;
         uint256 value;
         uint256 bit;

@@ -19,6 +19,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata name) external;
     function cool(address target) external;
+    function load(address target, bytes32 slot) external view returns (bytes32);
 }
 
 /// A tiny ERC-20 with the four functions the caps count.
@@ -845,6 +846,34 @@ contract ValetAccountTest {
         _true(!ok, "dirty target refused");
         _eq(token.balanceOf(bob), 0, "nothing moved");
         _ok(KEY_PK, calls);
+    }
+
+    /// Pins the packed layout the assembly fast paths read (Layout.keys at namespace + 1, the
+    /// epoch in the low 32 bits of the namespace slot, Layout.targets at namespace + 2), so a
+    /// reordering of Layout cannot silently send every call down the slow path.
+    function test_storageLayoutPinned() public {
+        ValetAccount.Scope memory s = _scope();
+        vm.prank(owner);
+        acct.authorizeKey(key, uint40(T0 - 5), uint40(T0 + 500), s);
+        _ok(KEY_PK, _transfer(bob, 300e6));
+        vm.prank(owner);
+        acct.revokeAll();
+        bytes32 ns = 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00;
+        _eq(uint256(vm.load(owner, ns)) & 0xffffffff, 1, "epoch in namespace slot");
+        uint256 hot = uint256(vm.load(owner, keccak256(abi.encode(key, uint256(ns) + 1))));
+        _eq(hot & 0xffffffffff, 1, "generation");
+        _eq((hot >> 40) & 0xffffffff, 0, "epoch of the grant");
+        _eq((hot >> 72) & 0xffffffffff, T0 - 5, "validAfter");
+        _eq((hot >> 112) & 0xffffffffff, T0 + 500, "validUntil");
+        _eq((hot >> 152) & 0xffffffff, 1 days, "period");
+        _eq((hot >> 184) & 0xffffffffffffffff, 1, "lane-0 sequence");
+        _eq(hot >> 248, 0, "flags");
+        bytes32 genSlot = keccak256(abi.encode(uint256(1), uint256(ns) + 2));
+        uint256 t = uint256(vm.load(owner, keccak256(abi.encode(address(token), genSlot))));
+        _eq(t & ((1 << 104) - 1), 1_000e6, "limit");
+        _eq((t >> 104) & ((1 << 104) - 1), 300e6, "spent");
+        _eq((t >> 208) & 0xffffffffff, T0 / 1 days, "period index");
+        _eq(t >> 248, 0x1f, "capped + four exact ERC-20 grants");
     }
 
     // ------------------------------------------------------------ owner-signed, relayed
