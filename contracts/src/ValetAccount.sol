@@ -378,7 +378,8 @@ contract ValetAccount {
         return _hashTypedData(keccak256(abi.encode(REVOKE_SELF_TYPEHASH, key, _layout().keys[key].hot & M40)));
     }
 
-    function domainSeparator() public view returns (bytes32 separator) {
+    function domainSeparator() public view returns (bytes32) {
+        bytes32 separator;
         bytes32 typehash = DOMAIN_TYPEHASH;
         bytes32 nameHash = NAME_HASH;
         bytes32 versionHash = VERSION_HASH;
@@ -391,6 +392,7 @@ contract ValetAccount {
             mstore(add(m, 0x80), address())
             separator := keccak256(m, 0xa0)
         }
+        return separator;
     }
 
     function epoch() external view returns (uint256) {
