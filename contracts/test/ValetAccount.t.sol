@@ -19,6 +19,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata name) external;
     function cool(address target) external;
+    function load(address target, bytes32 slot) external view returns (bytes32);
 }
 
 /// A tiny ERC-20 with the four functions the caps count.
@@ -93,10 +94,7 @@ contract ValetAccountTest {
     MiniToken internal token;
     address internal bob = address(0xB0B0);
 
-    event SpendRecorded(
-        address indexed key, address indexed token, uint256 amount, uint256 periodStart, uint256 spentInPeriod
-    );
-    event Gas(string what, uint256 gas);
+    event SpendRecorded(address indexed key, address indexed token, uint256 amount, uint256 spentInPeriod);
 
     function setUp() public {
         vm.warp(T0);
@@ -300,7 +298,7 @@ contract ValetAccountTest {
     function test_allowedCallRunsAndRecordsSpend() public {
         _grant(key, _scope());
         vm.expectEmit();
-        emit SpendRecorded(key, address(token), 300e6, T0 - T0 % 1 days, 300e6);
+        emit SpendRecorded(key, address(token), 300e6, 300e6);
         _ok(KEY_PK, _transfer(bob, 300e6));
         _eq(token.balanceOf(bob), 300e6, "bob");
         (bool capped, uint256 limit, uint256 spent,) = acct.spendInfo(key, address(token));
@@ -735,6 +733,338 @@ contract ValetAccountTest {
         acct.executeWithKey(calls, 0, deadline, sig);
     }
 
+    // ------------------------------------------------------------ packed storage
+
+    function test_regrantKeepsNoncesSoOldSignaturesStayUsed() public {
+        _grant(key, _scope());
+        ValetAccount.Call[] memory calls = _transfer(bob, 1);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig0 = _sig(KEY_PK, acct.hashExecute(calls, 0, deadline));
+        acct.executeWithKey(calls, 0, deadline, sig0);
+        uint256 lane5 = uint256(5) << 64;
+        bytes memory sig5 = _sig(KEY_PK, acct.hashExecute(calls, lane5, deadline));
+        acct.executeWithKey(calls, lane5, deadline, sig5);
+        vm.prank(owner);
+        acct.revokeKey(key);
+        vm.prank(owner);
+        acct.revokeAll();
+        _grant(key, _scope()); // a new grant: clean scope and spend, same nonces
+        _eq(acct.getNonce(key, 0), 1, "lane 0 kept");
+        _eq(acct.getNonce(key, 5), lane5 + 1, "lane 5 kept");
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidNonce.selector, key, 0));
+        acct.executeWithKey(calls, 0, deadline, sig0);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidNonce.selector, key, lane5));
+        acct.executeWithKey(calls, lane5, deadline, sig5);
+        (,, uint256 spent,) = acct.spendInfo(key, address(token));
+        _eq(spent, 0, "spend starts clean");
+    }
+
+    function test_getKeyReportsTheGrant() public {
+        ValetAccount.Scope memory s = _scope();
+        s.maxCalls = 7;
+        vm.prank(owner);
+        acct.authorizeKey(key, uint40(T0 - 5), uint40(T0 + 500), s);
+        _ok(KEY_PK, _transfer(bob, 1));
+        (ValetAccount.Key memory k, bool active) = acct.getKey(key);
+        _true(active, "active");
+        _eq(k.generation, 1, "generation");
+        _eq(k.epoch, 0, "epoch");
+        _eq(k.validAfter, T0 - 5, "validAfter");
+        _eq(k.validUntil, T0 + 500, "validUntil");
+        _eq(k.period, 1 days, "period");
+        _eq(k.maxCalls, 7, "maxCalls");
+        _eq(k.calls, 1, "calls");
+        _true(!k.revoked, "not revoked");
+        (bool capped, uint256 limit, uint256 spent, uint256 start) = acct.spendInfo(key, address(0));
+        _true(capped, "native capped");
+        _eq(limit, 2 ether, "native limit");
+        _eq(spent, 0, "native spent");
+        _eq(start, T0 - T0 % 1 days, "period start");
+        vm.prank(key);
+        acct.revokeSelf();
+        (k, active) = acct.getKey(key);
+        _true(k.revoked && !active, "revoked");
+        _eq(acct.getNonce(key, 0), 1, "nonce survives revoke");
+    }
+
+    function test_unlimitedValueAndUncappedExactGrants() public {
+        ValetAccount.Scope memory s = _scope();
+        s.maxValuePerCall = type(uint256).max;
+        s.nativeCapPerPeriod = type(uint256).max;
+        s.tokenCaps = new ValetAccount.TokenCap[](0);
+        _grant(key, s);
+        _ok(KEY_PK, _one(bob, 5 ether, ""));
+        _ok(KEY_PK, _transfer(bob, 5_000e6)); // exact grant, no cap on this token
+        (bool capped,,,) = acct.spendInfo(key, address(token));
+        _true(!capped, "uncapped");
+        // a short transfer is still undecodable without a cap
+        _exec(
+            KEY_PK,
+            _one(address(token), 0, abi.encodeWithSelector(MiniToken.transfer.selector, bob)),
+            abi.encodeWithSelector(ValetAccount.Undecodable.selector, address(token))
+        );
+    }
+
+    function test_wildcardOnACappedTokenStillCounts() public {
+        ValetAccount.Scope memory s = _scope();
+        s.allowed = new ValetAccount.Permission[](1);
+        s.allowed[0] = _perm(address(token), acct.ANY_SELECTOR());
+        // two caps on the same token: the later one applies
+        s.tokenCaps = new ValetAccount.TokenCap[](2);
+        s.tokenCaps[0] = ValetAccount.TokenCap(address(token), 5_000e6);
+        s.tokenCaps[1] = ValetAccount.TokenCap(address(token), 100e6);
+        _grant(key, s);
+        _ok(KEY_PK, _transfer(bob, 60e6));
+        _exec(
+            KEY_PK,
+            _one(address(token), 0, abi.encodeCall(MiniToken.approve, (bob, 50e6))),
+            abi.encodeWithSelector(ValetAccount.SpendLimitExceeded.selector, address(token), 50e6, 40e6)
+        );
+        // ANY_TARGET grants of ERC-20 functions work on any token and still count its cap
+        s = _scope();
+        s.allowed = new ValetAccount.Permission[](1);
+        s.allowed[0] = _perm(acct.ANY_TARGET(), MiniToken.transfer.selector);
+        _grant(key2, s);
+        _ok(KEY2_PK, _transfer(bob, 900e6));
+        _exec(
+            KEY2_PK,
+            _transfer(bob, 101e6),
+            abi.encodeWithSelector(ValetAccount.SpendLimitExceeded.selector, address(token), 101e6, 100e6)
+        );
+    }
+
+    function test_dirtyCallEncodingRejected() public {
+        _grant(key, _scope());
+        ValetAccount.Call[] memory calls = _transfer(bob, 1);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _sig(KEY_PK, acct.hashExecute(calls, 0, deadline));
+        bytes memory data = abi.encodeCall(ValetAccount.executeWithKey, (calls, 0, deadline, sig));
+        // the target word of call 0: selector, 4 head words, array length, element offset
+        uint256 pos = 4 + 32 * 6;
+        data[pos] = 0x01; // dirty upper bits on the target
+        (bool ok,) = owner.call(data);
+        _true(!ok, "dirty target refused");
+        _eq(token.balanceOf(bob), 0, "nothing moved");
+        _ok(KEY_PK, calls);
+    }
+
+    /// Pins the packed layout the assembly fast paths read (Layout.keys at namespace + 1, the
+    /// epoch in the low 32 bits of the namespace slot, Layout.targets at namespace + 2), so a
+    /// reordering of Layout cannot silently send every call down the slow path.
+    function test_storageLayoutPinned() public {
+        ValetAccount.Scope memory s = _scope();
+        vm.prank(owner);
+        acct.authorizeKey(key, uint40(T0 - 5), uint40(T0 + 500), s);
+        _ok(KEY_PK, _transfer(bob, 300e6));
+        vm.prank(owner);
+        acct.revokeAll();
+        bytes32 ns = 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00;
+        _eq(uint256(vm.load(owner, ns)) & 0xffffffff, 1, "epoch in namespace slot");
+        uint256 hot = uint256(vm.load(owner, keccak256(abi.encode(key, uint256(ns) + 1))));
+        _eq(hot & 0xffffffffff, 1, "generation");
+        _eq((hot >> 40) & 0xffffffff, 0, "epoch of the grant");
+        _eq((hot >> 72) & 0xffffffffff, T0 - 5, "validAfter");
+        _eq((hot >> 112) & 0xffffffffff, T0 + 500, "validUntil");
+        _eq((hot >> 152) & 0xffffffff, 1 days, "period");
+        _eq((hot >> 184) & 0xffffffffffffffff, 1, "lane-0 sequence");
+        _eq(hot >> 248, 0, "flags");
+        bytes32 genSlot = keccak256(abi.encode(uint256(1), uint256(ns) + 2));
+        uint256 t = uint256(vm.load(owner, keccak256(abi.encode(address(token), genSlot))));
+        _eq(t & ((1 << 104) - 1), 1_000e6, "limit");
+        _eq((t >> 104) & ((1 << 104) - 1), 300e6, "spent");
+        _eq((t >> 208) & 0xffffffffff, T0 / 1 days, "period index");
+        _eq(t >> 248, 0x1f, "capped + four exact ERC-20 grants");
+    }
+
+    // ------------------------------------------------------------ owner-signed, relayed
+
+    function _ownerSigned(ValetAccount a, uint256 pk, ValetAccount.Call[] memory calls, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return _sig(pk, a.hashOwnerExecute(calls, nonce, deadline));
+    }
+
+    function _grantCall(address k) internal view returns (ValetAccount.Call[] memory) {
+        return _one(
+            address(0),
+            0,
+            abi.encodeCall(
+                ValetAccount.authorizeKey, (k, uint40(block.timestamp), uint40(block.timestamp + 30 days), _scope())
+            )
+        );
+    }
+
+    function test_executeSignedRunsTheOwnersBatch() public {
+        ValetAccount.Call[] memory calls = new ValetAccount.Call[](2);
+        calls[0] = ValetAccount.Call(address(token), 0, abi.encodeCall(MiniToken.transfer, (bob, 5)));
+        calls[1] = ValetAccount.Call(bob, 1 ether, "");
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _ownerSigned(acct, OWNER_PK, calls, 0, deadline);
+        vm.prank(address(0xBEEF)); // any relayer
+        acct.executeSigned(calls, 0, deadline, sig);
+        _eq(token.balanceOf(bob), 5, "token");
+        _eq(bob.balance, 1 ether, "native");
+        _eq(acct.getOwnerNonce(0), 1, "owner nonce");
+        _eq(acct.getNonce(key, 0), 0, "session nonces are separate");
+        // lanes are independent
+        uint256 lane3 = uint256(3) << 64;
+        sig = _ownerSigned(acct, OWNER_PK, calls, lane3, deadline);
+        acct.executeSigned(calls, lane3, deadline, sig);
+        _eq(acct.getOwnerNonce(3), lane3 + 1, "lane 3");
+        _eq(acct.getOwnerNonce(0), 1, "lane 0 unchanged");
+    }
+
+    function test_executeSignedGrantsAndRevokesKeys() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        ValetAccount.Call[] memory calls = _grantCall(key);
+        acct.executeSigned(calls, 0, deadline, _ownerSigned(acct, OWNER_PK, calls, 0, deadline));
+        (ValetAccount.Key memory k, bool active) = acct.getKey(key);
+        _true(active, "granted through the relayed owner path");
+        _eq(k.generation, 1, "generation");
+        _ok(KEY_PK, _transfer(bob, 1));
+        // revokeKey and revokeAll pass onlySelf the same way
+        calls = _one(address(0), 0, abi.encodeCall(ValetAccount.revokeKey, (key)));
+        acct.executeSigned(calls, 1, deadline, _ownerSigned(acct, OWNER_PK, calls, 1, deadline));
+        _exec(KEY_PK, _transfer(bob, 1), abi.encodeWithSelector(ValetAccount.KeyRevoked.selector));
+        calls = _one(address(0), 0, abi.encodeCall(ValetAccount.revokeAll, ()));
+        acct.executeSigned(calls, 2, deadline, _ownerSigned(acct, OWNER_PK, calls, 2, deadline));
+        _eq(acct.epoch(), 1, "epoch");
+        // the account's address named explicitly works too
+        calls = _one(owner, 0, abi.encodeCall(ValetAccount.revokeAll, ()));
+        acct.executeSigned(calls, 3, deadline, _ownerSigned(acct, OWNER_PK, calls, 3, deadline));
+        _eq(acct.epoch(), 2, "epoch 2");
+    }
+
+    function test_executeSignedRejectsOtherSigners() public {
+        _grant(key, _scope());
+        uint256 deadline = block.timestamp + 1 hours;
+        ValetAccount.Call[] memory calls = _grantCall(key2);
+        // a session key, even an active one, is not the owner
+        bytes memory sig = _ownerSigned(acct, KEY_PK, calls, 0, deadline);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        // nor is anyone else
+        sig = _ownerSigned(acct, OTHER_PK, calls, 0, deadline);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        // a session key's ExecuteWithKey signature over the same calls is a different digest
+        sig = _sig(OWNER_PK, acct.hashExecute(calls, 0, deadline));
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, hex"");
+        (, bool active) = acct.getKey(key2);
+        _true(!active, "nothing granted");
+    }
+
+    function test_executeSignedReplay() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        ValetAccount.Call[] memory calls = _transfer(bob, 5);
+        bytes memory sig = _ownerSigned(acct, OWNER_PK, calls, 0, deadline);
+        acct.executeSigned(calls, 0, deadline, sig);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidNonce.selector, owner, 0));
+        acct.executeSigned(calls, 0, deadline, sig);
+        // a skipped sequence number is refused too
+        sig = _ownerSigned(acct, OWNER_PK, calls, 5, deadline);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidNonce.selector, owner, 5));
+        acct.executeSigned(calls, 5, deadline, sig);
+        _eq(token.balanceOf(bob), 5, "once");
+    }
+
+    function test_executeSignedReplayAcrossChainsAndAccounts() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        ValetAccount.Call[] memory calls = _transfer(bob, 5);
+        bytes memory sig = _ownerSigned(acct, OWNER_PK, calls, 0, deadline);
+        // another chain: the domain differs
+        uint256 chain = block.chainid;
+        vm.chainId(chain + 1);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        vm.chainId(chain);
+        // another account delegated to the same implementation: its own key is not this owner
+        address other = vm.addr(OTHER_PK);
+        _delegate(OTHER_PK, address(impl));
+        ValetAccount acct2 = ValetAccount(payable(other));
+        token.mint(other, 1_000e6);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct2.executeSigned(calls, 0, deadline, sig);
+        // nor does the implementation itself accept it
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        impl.executeSigned(calls, 0, deadline, sig);
+        // and a batch the owner signed for its own account cannot administer another account
+        ValetAccount.Call[] memory grantOther = _one(
+            other,
+            0,
+            abi.encodeCall(ValetAccount.authorizeKey, (key, uint40(block.timestamp), uint40(block.timestamp + 1 days), _scope()))
+        );
+        sig = _ownerSigned(acct, OWNER_PK, grantOther, 0, deadline);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.Unauthorized.selector));
+        acct.executeSigned(grantOther, 0, deadline, sig);
+        // the original still works where it was meant to
+        sig = _ownerSigned(acct, OWNER_PK, calls, 0, deadline);
+        acct.executeSigned(calls, 0, deadline, sig);
+        _eq(token.balanceOf(bob), 5, "moved once");
+        _eq(token.balanceOf(other), 1_000e6, "other untouched");
+    }
+
+    function test_executeSignedHighSAndDeadline() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        ValetAccount.Call[] memory calls = _grantCall(key);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(OWNER_PK, acct.hashOwnerExecute(calls, 0, deadline));
+        bytes memory high = abi.encodePacked(r, bytes32(N - uint256(s)), v == 27 ? uint8(28) : uint8(27));
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.InvalidSignature.selector));
+        acct.executeSigned(calls, 0, deadline, high);
+        bytes memory sig = abi.encodePacked(r, s, v);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(ValetAccount.DeadlineExpired.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        vm.warp(deadline);
+        acct.executeSigned(calls, 0, deadline, sig); // the deadline second itself is still valid
+        (, bool active) = acct.getKey(key);
+        _true(active, "granted");
+    }
+
+    function test_executeSignedBubblesRevertsAndIsAtomic() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        Reverter r = new Reverter();
+        ValetAccount.Call[] memory calls = new ValetAccount.Call[](2);
+        calls[0] = ValetAccount.Call(address(token), 0, abi.encodeCall(MiniToken.transfer, (bob, 5)));
+        calls[1] = ValetAccount.Call(address(r), 0, abi.encodeCall(Reverter.fail, ()));
+        bytes memory sig = _ownerSigned(acct, OWNER_PK, calls, 0, deadline);
+        vm.expectRevert(abi.encodeWithSelector(Reverter.Nope.selector));
+        acct.executeSigned(calls, 0, deadline, sig);
+        _eq(token.balanceOf(bob), 0, "nothing moved");
+        _eq(acct.getOwnerNonce(0), 0, "nonce unused");
+    }
+
+    function test_ownerDigestIsEip712() public view {
+        ValetAccount.Call[] memory calls = _transfer(bob, 7);
+        bytes32 callHash = keccak256(
+            abi.encode(
+                keccak256("Call(address target,uint256 value,bytes data)"), calls[0].target, calls[0].value, keccak256(calls[0].data)
+            )
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256(
+                    "OwnerExecute(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"
+                ),
+                keccak256(abi.encodePacked(callHash)),
+                uint256(5),
+                uint256(9)
+            )
+        );
+        _true(
+            acct.hashOwnerExecute(calls, 5, 9) == keccak256(abi.encodePacked("\x19\x01", acct.domainSeparator(), structHash)),
+            "digest"
+        );
+        _true(acct.OWNER_EXECUTE_TYPEHASH() == keccak256(
+            "OwnerExecute(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"
+        ), "typehash");
+    }
+
     // ------------------------------------------------------------ fuzz
 
     /// No sequence of batches moves more than the cap out in one period, whatever the amounts,
@@ -790,84 +1120,5 @@ contract ValetAccountTest {
             _true(sentToday <= 2 ether, "native cap exceeded");
             _true(bob.balance - before <= 1 ether, "per-call cap exceeded");
         }
-    }
-
-    // ------------------------------------------------------------ gas
-
-    /// Intrinsic calldata gas (EIP-2028): 4 per zero byte, 16 per non-zero byte.
-    function _calldataGas(bytes memory data) internal pure returns (uint256 g) {
-        for (uint256 i; i < data.length; ++i) {
-            g += data[i] == 0 ? 4 : 16;
-        }
-    }
-
-    /// Makes the accounts and storage this measurement touches cold again, as at the start of a
-    /// transaction (forge runs a whole test in one transaction).
-    function _cool() internal {
-        vm.cool(owner);
-        vm.cool(address(token));
-        vm.cool(bob);
-        vm.cool(address(impl));
-    }
-
-    function _batch(uint256 n) internal view returns (ValetAccount.Call[] memory calls) {
-        calls = new ValetAccount.Call[](n);
-        for (uint256 i; i < n; ++i) {
-            calls[i] = ValetAccount.Call(address(token), 0, abi.encodeCall(MiniToken.transfer, (bob, 1e6 + i)));
-        }
-    }
-
-    /// Steady state: the key already spent in this period, its nonce lane is in use, bob already
-    /// holds tokens; accounts and storage are cooled (vm.cool) before each measurement, as at the
-    /// start of a transaction. Reported as events (run with -vvvv): execution gas measured with
-    /// gasleft() plus calldata gas. The 21,000 base is the same for both paths, and so is the
-    /// cold access to the called account (in a real transaction it is `to`, pre-warmed), so
-    /// both cancel in the overhead.
-    function test_gas_executeWithKeyVersusDirect() public {
-        _grant(key, _scope());
-        _ok(KEY_PK, _transfer(bob, 1)); // warm up: nonce lane, spend slot, bob's balance non-zero
-        vm.prank(owner);
-        token.transfer(address(0xD1), 1);
-
-        // Direct: the EOA calls token.transfer itself.
-        bytes memory direct = abi.encodeCall(MiniToken.transfer, (bob, 1e6));
-        _cool();
-        vm.prank(owner);
-        uint256 g0 = gasleft();
-        (bool ok,) = address(token).call(direct);
-        uint256 directExec = g0 - gasleft();
-        _true(ok, "direct");
-        uint256 directTotal = directExec + _calldataGas(direct);
-        emit Gas("direct transfer: execution + calldata (excl. 21000)", directTotal);
-        // What one more transfer costs inside the same frame, warm (the part of a batch's
-        // marginal gas that is the transfer itself rather than Valet's checks).
-        bytes memory direct2 = abi.encodeCall(MiniToken.transfer, (bob, 1e6 + 1));
-        vm.prank(owner);
-        g0 = gasleft();
-        (ok,) = address(token).call(direct2);
-        uint256 direct2Exec = g0 - gasleft();
-        _true(ok, "direct2");
-        emit Gas("one more warm transfer in the same frame: execution + calldata", direct2Exec + _calldataGas(direct2));
-
-        uint256[4] memory totals;
-        for (uint256 n = 1; n <= 4; ++n) {
-            ValetAccount.Call[] memory calls = _batch(n);
-            uint256 nonce = acct.getNonce(key, 0);
-            uint256 deadline = block.timestamp + 1 hours;
-            bytes memory sig = _sig(KEY_PK, acct.hashExecute(calls, nonce, deadline));
-            bytes memory data = abi.encodeCall(ValetAccount.executeWithKey, (calls, nonce, deadline, sig));
-            _cool();
-            g0 = gasleft();
-            (ok,) = owner.call(data);
-            uint256 exec = g0 - gasleft();
-            _true(ok, "executeWithKey");
-            totals[n - 1] = exec + _calldataGas(data);
-            if (n == 1) emit Gas("executeWithKey 1 transfer: calldata part", _calldataGas(data));
-        }
-        emit Gas("executeWithKey 1 transfer: execution + calldata (excl. 21000)", totals[0]);
-        emit Gas("overhead, 1 call with 1 cap check", totals[0] - directTotal);
-        emit Gas("marginal gas of call 2 (warm token, same cap)", totals[1] - totals[0]);
-        emit Gas("marginal gas of call 3", totals[2] - totals[1]);
-        emit Gas("marginal gas of call 4", totals[3] - totals[2]);
     }
 }
