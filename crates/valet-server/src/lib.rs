@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod anomaly;
 mod gateway;
 mod http;
 mod metrics;
 pub mod wire;
 
 pub use admin::{IssueError, IssuedKey, admin_record, issue, key_json, parse_since};
+pub use anomaly::{AnomalyConfig, AnomalyKind, Webhook, WebhookError, anomaly_json, signature};
 pub use gateway::{Gateway, GatewayParts};
 pub use http::router;
 
