@@ -49,15 +49,19 @@ impl Args {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
-        let gateway = valet_server::Gateway::new(valet_server::GatewayParts {
-            store,
-            journal,
-            upstream: upstream.clone(),
-            wallet,
-            admin_token: home.admin_token()?,
-            trust_proxy: self.trust_proxy,
-            checkpoint: Some(home.checkpoint()),
-        });
+        let anomaly = home.anomaly_config()?;
+        let gateway = valet_server::Gateway::with_anomaly(
+            valet_server::GatewayParts {
+                store,
+                journal,
+                upstream: upstream.clone(),
+                wallet,
+                admin_token: home.admin_token()?,
+                trust_proxy: self.trust_proxy,
+                checkpoint: Some(home.checkpoint()),
+            },
+            anomaly,
+        );
         eprintln!(
             "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",
             upstream.chain_id(),
