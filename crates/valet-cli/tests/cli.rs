@@ -13,6 +13,8 @@
 mod clients;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/report.rs"]
+mod report;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/signing.rs"]

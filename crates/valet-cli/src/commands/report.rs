@@ -308,12 +308,12 @@ fn print_table(r: &Value) {
     if a["ok"] == true {
         println!(
             "AUDIT LOG  intact: {} entries, chain and checkpoint verified",
-            a["entries"]
+            s(&a["entries"])
         );
     } else {
         println!(
             "AUDIT LOG  BROKEN at entry {}: {}",
-            a["first_bad_seq"],
+            s(&a["first_bad_seq"]),
             s(&a["reason"])
         );
     }
@@ -332,9 +332,9 @@ fn print_table(r: &Value) {
             s(&k["name"]),
             s(&k["status"]),
             when(&k["last_used"]),
-            k["requests"],
-            k["denied"],
-            k["anomalies"]
+            s(&k["requests"]),
+            s(&k["denied"]),
+            s(&k["anomalies"])
         );
     }
     println!();
@@ -349,7 +349,7 @@ fn print_table(r: &Value) {
                 "{:<14} {:<39} {:>8}  {}",
                 s(&k["id"]),
                 s(&ip["ip"]),
-                ip["requests"],
+                s(&ip["requests"]),
                 when(&ip["last_seen"])
             );
         }
@@ -357,13 +357,13 @@ fn print_table(r: &Value) {
     println!();
     println!("SPEND AGAINST CAPS (base units; reservations not released within the window)");
     println!(
-        "{:<14} {:<42} {:>6} {:>24} {:>24}",
+        "{:<14} {:<42} {:>6} {:>26} {:>26}",
         "ID", "ASSET", "WINDOW", "USED", "CAP"
     );
     for k in keys {
         for c in k["spend"].as_array().unwrap_or(&empty) {
             println!(
-                "{:<14} {:<42} {:>6} {:>24} {:>24}",
+                "{:<14} {:<42} {:>6} {:>26} {:>26}",
                 s(&k["id"]),
                 s(&c["asset"]),
                 s(&c["window"]),
@@ -382,7 +382,7 @@ fn print_table(r: &Value) {
     for a in anomalies {
         println!(
             "{:>6} {:<19} {:<14} {:<12} {:<8} {}",
-            a["seq"],
+            s(&a["seq"]),
             when(&a["at"]),
             s(&a["key_id"]),
             s(&a["kind"]),
@@ -392,7 +392,11 @@ fn print_table(r: &Value) {
     }
     let unused = r["unused"].as_array().unwrap_or(&empty);
     println!();
-    println!("UNUSED FOR {}+ DAYS ({})", r["unused_days"], unused.len());
+    println!(
+        "UNUSED FOR {}+ DAYS ({})",
+        s(&r["unused_days"]),
+        unused.len()
+    );
     println!(
         "{:<14} {:<20} {:<19}  REVOKE WITH",
         "ID", "NAME", "LAST USED"
