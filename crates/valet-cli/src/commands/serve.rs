@@ -32,6 +32,8 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
+        // Bad thresholds or an unsigned webhook fail before the passphrase is asked for.
+        let anomaly = home.anomaly_config()?;
         let pass = home_args.passphrase("Wallet passphrase: ", false)?;
         let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
         drop(pass);
@@ -49,7 +51,6 @@ impl Args {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
-        let anomaly = home.anomaly_config()?;
         let gateway = valet_server::Gateway::with_anomaly(
             valet_server::GatewayParts {
                 store,

@@ -267,3 +267,34 @@ async fn report_lists_use_addresses_spend_anomalies_and_unused_keys() {
     assert!(revoked.stderr.contains("revoked"), "{revoked:?}");
     home.ok(&["audit", "verify"]);
 }
+
+#[test]
+fn serve_refuses_bad_anomaly_settings_and_an_unsigned_webhook() {
+    let (home, _) = Home::init("http://127.0.0.1:1");
+    let config = home.path().join("valet.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    let with = |extra: &str| std::fs::write(&config, format!("{base}\n{extra}")).unwrap();
+
+    with("[alerts]\nwebhook_url = \"http://127.0.0.1:9/hook\"\n");
+    let r = home.run(&["serve"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("webhook.secret") && r.stderr.contains("VALET_WEBHOOK_SECRET"),
+        "{r:?}"
+    );
+    with("[alerts]\nwebhook_url = \"https://hooks.example/valet\"\n");
+    std::fs::write(home.path().join("webhook.secret"), "s3cret\n").unwrap();
+    let r = home.run(&["serve"]);
+    assert!(r.stderr.contains("http://"), "{r:?}");
+    assert!(!r.stderr.contains("s3cret"), "{r:?}");
+
+    with("[anomaly]\nrate_factor = 0.5\n");
+    let r = home.run(&["serve"]);
+    assert!(r.stderr.contains("anomaly.rate_factor"), "{r:?}");
+    with("[anomaly]\ncooldown = \"10 minutes\"\n");
+    let r = home.run(&["serve"]);
+    assert!(r.stderr.contains("anomaly.cooldown"), "{r:?}");
+    with("[anomaly]\nrate_floor = 5\n[unknown]\n");
+    let r = home.run(&["serve"]);
+    assert!(r.stderr.contains("valet.toml"), "{r:?}");
+}
