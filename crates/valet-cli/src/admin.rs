@@ -247,6 +247,31 @@ impl Admin {
         }
     }
 
+    /// Lifts a suspended key's quarantine.
+    pub(crate) async fn resume(&self, id: &str) -> anyhow::Result<Value> {
+        match self {
+            Self::Api { .. } => {
+                self.call(reqwest::Method::POST, &format!("/keys/{id}/resume"), None)
+                    .await
+            }
+            Self::Store { store, .. } => {
+                let audit =
+                    valet_server::admin_record(Timestamp::now(), "key.resume", Some(id), json!({}));
+                if !store.resume_key(id, audit).await? {
+                    match store.key(id).await? {
+                        None => bail!("no key {id}"),
+                        Some(k) if k.revoked_at.is_some() => {
+                            bail!("key {id} is revoked; revocation is final")
+                        }
+                        Some(_) => bail!("key {id} is not suspended"),
+                    }
+                }
+                self.checkpoint().await?;
+                Ok(json!({ "id": id, "resumed": true }))
+            }
+        }
+    }
+
     /// Revokes every key (the kill switch), and every session signer on chain (through
     /// `chain` when there is no gateway).
     pub(crate) async fn revoke_all(

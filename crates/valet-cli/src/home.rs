@@ -15,6 +15,7 @@ pub(crate) const ADMIN_TOKEN: &str = "admin.token";
 pub(crate) const KEYSTORE: &str = "wallet.json";
 pub(crate) const DATABASE: &str = "valet.db";
 pub(crate) const CHECKPOINT: &str = "audit.head";
+pub(crate) const WEBHOOK_SECRET: &str = "webhook.secret";
 
 /// Default gateway address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8547";
@@ -103,6 +104,40 @@ pub(crate) struct Config {
     pub(crate) database_url: String,
     /// The wallet's custody.
     pub(crate) wallet: WalletConfig,
+    /// Anomaly detection thresholds (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) anomaly: Option<AnomalyToml>,
+    /// Where anomalies are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) alerts: Option<AlertsToml>,
+}
+
+/// `[anomaly]` in `valet.toml`: every key optional, defaults as in
+/// [`valet_server::AnomalyConfig::default`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnomalyToml {
+    /// At most one anomaly per kind per key within this duration (`10m`).
+    pub(crate) cooldown: Option<String>,
+    /// `rate_spike`: last-minute requests above this × the key's baseline (5)…
+    pub(crate) rate_factor: Option<f64>,
+    /// …and above this many (60).
+    pub(crate) rate_floor: Option<u64>,
+    /// The baseline's horizon (`1h`): a moving average of requests per minute.
+    pub(crate) rate_baseline: Option<String>,
+    /// `denial_burst`: this many denials (10)…
+    pub(crate) denial_burst: Option<u64>,
+    /// …within this duration (`1m`).
+    pub(crate) denial_window: Option<String>,
+}
+
+/// `[alerts]` in `valet.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertsToml {
+    /// `http://…`: each anomaly is POSTed here, signed with the secret from `webhook.secret`
+    /// or `VALET_WEBHOOK_SECRET`.
+    pub(crate) webhook_url: Option<String>,
 }
 
 /// `[wallet]` in `valet.toml`.
@@ -152,6 +187,71 @@ impl Home {
     /// The keystore file.
     pub(crate) fn keystore(&self) -> PathBuf {
         self.dir.join(&self.config.wallet.keystore)
+    }
+
+    /// The gateway's anomaly settings from `[anomaly]` and `[alerts]`, with the webhook secret
+    /// from `VALET_WEBHOOK_SECRET` or the home's `webhook.secret`.
+    pub(crate) fn anomaly_config(&self) -> anyhow::Result<valet_server::AnomalyConfig> {
+        let mut c = valet_server::AnomalyConfig::default();
+        let t = self.config.anomaly.clone().unwrap_or_default();
+        let duration = |v: &Option<String>, key: &str, default: u64| -> anyhow::Result<u64> {
+            match v {
+                None => Ok(default),
+                Some(text) => match valet_policy::units::parse_duration(text) {
+                    Ok(0) => bail!("valet.toml: anomaly.{key} must be longer than 0s"),
+                    Ok(secs) => Ok(secs),
+                    Err(e) => bail!("valet.toml: anomaly.{key}: {e}"),
+                },
+            }
+        };
+        c.cooldown_secs = duration(&t.cooldown, "cooldown", c.cooldown_secs)?;
+        c.denial_window_secs = duration(&t.denial_window, "denial_window", c.denial_window_secs)?;
+        c.rate_baseline_minutes = duration(
+            &t.rate_baseline,
+            "rate_baseline",
+            c.rate_baseline_minutes * 60,
+        )?
+        .div_ceil(60);
+        if let Some(f) = t.rate_factor {
+            if !(f.is_finite() && f >= 1.0) {
+                bail!("valet.toml: anomaly.rate_factor must be a number >= 1 (got {f})");
+            }
+            c.rate_factor = f;
+        }
+        if let Some(n) = t.rate_floor {
+            c.rate_floor = n;
+        }
+        if let Some(n) = t.denial_burst {
+            if n == 0 {
+                bail!("valet.toml: anomaly.denial_burst must be at least 1");
+            }
+            c.denial_burst = n;
+        }
+        let url = self
+            .config
+            .alerts
+            .as_ref()
+            .and_then(|a| a.webhook_url.clone());
+        if let Some(url) = url {
+            let secret = match std::env::var("VALET_WEBHOOK_SECRET") {
+                Ok(s) => Zeroizing::new(s),
+                Err(_) => {
+                    let path = self.dir.join(WEBHOOK_SECRET);
+                    Zeroizing::new(fs::read_to_string(&path).with_context(|| {
+                        format!(
+                            "alerts.webhook_url is set but there is no secret: write it to {} or set VALET_WEBHOOK_SECRET",
+                            path.display()
+                        )
+                    })?)
+                }
+            };
+            let secret = secret.trim_end_matches(['\n', '\r']);
+            c.webhook = Some(
+                valet_server::Webhook::new(&url, secret.as_bytes())
+                    .context("valet.toml: alerts")?,
+            );
+        }
+        Ok(c)
     }
 
     /// Opens the store named by the config (or an override).

@@ -15,6 +15,8 @@ mod clients;
 mod lifecycle;
 #[path = "cli/onchain.rs"]
 mod onchain;
+#[path = "cli/report.rs"]
+mod report;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/signing.rs"]

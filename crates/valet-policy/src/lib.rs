@@ -15,5 +15,5 @@ pub use decode::{Action, Asset, Effect, EffectKind, decode_transaction};
 pub use evaluate::{Context, evaluate};
 pub use ledger::{SpendLedger, Usage};
 pub use parse::{PolicyError, parse_address};
-pub use policy::{Policy, Profile};
+pub use policy::{OnAnomaly, Policy, Profile};
 pub use request::{Request, RequestError, TxRequest};

@@ -70,6 +70,7 @@ struct RawPolicy {
     deny: Vec<Spanned<RawRule>>,
     typed_data: Option<RawTypedData>,
     messages: Option<RawMessages>,
+    on_anomaly: Option<Spanned<String>>,
 }
 
 /// A time (an RFC 3339 string or a TOML datetime) or an amount (a string or an integer),
@@ -239,6 +240,19 @@ impl Checker<'_> {
                 message: "profile read-only signs nothing: remove [[allow]], [typed_data] and [messages], or use profile = \"custom\"".into(),
             });
         }
+        let on_anomaly = match &raw.on_anomaly {
+            None => OnAnomaly::Alert,
+            Some(v) => match v.get_ref().as_str() {
+                "alert" => OnAnomaly::Alert,
+                "suspend" => OnAnomaly::Suspend,
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        format!("on_anomaly: unknown action `{other}`: use alert or suspend"),
+                    ));
+                }
+            },
+        };
         if let Some(chains) = &raw.chains
             && chains.contains(&0)
         {
@@ -261,6 +275,7 @@ impl Checker<'_> {
             deny,
             typed_data,
             messages,
+            on_anomaly,
         })
     }
 
@@ -772,6 +787,11 @@ mod tests {
             "unknown field `max_pendng`",
         );
         refused("profile = \"swap\"\n", 3, "unknown profile `swap`");
+        refused(
+            "profile = \"custom\"\non_anomaly = \"quarantine\"\n",
+            4,
+            "on_anomaly: unknown action `quarantine`",
+        );
         refused("routers = [\"0x1234\"]\n", 3, "is not an address");
         refused(
             "routers = [\"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488d\"]\n",
@@ -824,6 +844,14 @@ mod tests {
             "expected an amount",
         );
         refused("not_before = 5\n", 3, "expected a time");
+    }
+
+    #[test]
+    fn on_anomaly_defaults_to_alert() {
+        let p = |body: &str| Policy::from_toml(&format!("{HEAD}{body}")).map(|p| p.on_anomaly);
+        assert_eq!(p(""), Ok(OnAnomaly::Alert));
+        assert_eq!(p("on_anomaly = \"alert\"\n"), Ok(OnAnomaly::Alert));
+        assert_eq!(p("on_anomaly = \"suspend\"\n"), Ok(OnAnomaly::Suspend));
     }
 
     #[test]

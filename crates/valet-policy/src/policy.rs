@@ -31,6 +31,27 @@ impl Profile {
     }
 }
 
+/// What the gateway does when it detects an anomaly on a key (`on_anomaly`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnAnomaly {
+    /// Record it, publish it and send the webhook; the key keeps working (the default).
+    #[default]
+    Alert,
+    /// Also quarantine the key at once: it is refused (4100 `suspended`) until the owner
+    /// resumes it.
+    Suspend,
+}
+
+impl OnAnomaly {
+    /// The name policy files use: `alert` or `suspend`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Alert => "alert",
+            Self::Suspend => "suspend",
+        }
+    }
+}
+
 /// When the key stops working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -265,6 +286,8 @@ pub struct Policy {
     pub typed_data: Vec<TypedDataRule>,
     /// `[messages] personal_sign`.
     pub messages: MessagePolicy,
+    /// What an anomaly on the key does.
+    pub on_anomaly: OnAnomaly,
 }
 
 impl Policy {

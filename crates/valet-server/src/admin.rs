@@ -230,7 +230,8 @@ pub fn admin_record(
     }
 }
 
-/// A key as the API and `valet key list --json` show it.
+/// A key as the API and `valet key list --json` show it. Its `status` is `revoked`,
+/// `expired`, `suspended` or `active`, in that precedence.
 pub fn key_json(record: &KeyRecord, now: Timestamp) -> Value {
     let profile = Policy::from_toml(&record.policy_toml)
         .map(|p| p.profile.as_str())
@@ -239,6 +240,8 @@ pub fn key_json(record: &KeyRecord, now: Timestamp) -> Value {
         "revoked"
     } else if now >= record.expires_at {
         "expired"
+    } else if record.suspended_at.is_some() {
+        "suspended"
     } else {
         "active"
     };
@@ -253,6 +256,7 @@ pub fn key_json(record: &KeyRecord, now: Timestamp) -> Value {
         "created_at": record.created_at.to_string(),
         "expires_at": record.expires_at.to_string(),
         "revoked_at": record.revoked_at.map(|t| t.to_string()),
+        "suspended_at": record.suspended_at.map(|t| t.to_string()),
     })
 }
 
@@ -388,7 +392,13 @@ pub(crate) async fn show_key(
     let now = Timestamp::now();
     match gateway.key(&id).await {
         Ok(Some(entry)) => {
-            let mut v = key_json(&entry.record, now);
+            // The cached record does not follow revocation and suspension: the store does.
+            let record = match gateway.store.key(&id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => entry.record.clone(),
+                Err(e) => return internal(e),
+            };
+            let mut v = key_json(&record, now);
             v["permissions"] = gateway.permissions(&entry, now);
             v["policy_toml"] = json!(entry.record.policy_toml);
             v["last_used"] = json!(lock(&entry.state).last_used.map(|t| t.to_string()));
@@ -409,6 +419,7 @@ pub(crate) async fn revoke_key(
     match gateway.store.revoke_key(&id, now, audit).await {
         Ok(revoked) => {
             gateway.mark_revoked(Some(&id));
+            gateway.metrics.keys_revoked(u64::from(revoked));
             if !revoked && gateway.store.key(&id).await.ok().flatten().is_none() {
                 return error(StatusCode::NOT_FOUND, format!("no key {id}"));
             }
@@ -435,6 +446,7 @@ pub(crate) async fn revoke_all(State(gateway): State<Arc<Gateway>>) -> Response 
     match gateway.store.revoke_all(now, audit).await {
         Ok(n) => {
             gateway.mark_revoked(None);
+            gateway.metrics.keys_revoked(n);
             let _ = gateway
                 .events
                 .send(json!({ "event": "key.revoke_all", "revoked": n }));
@@ -445,6 +457,59 @@ pub(crate) async fn revoke_all(State(gateway): State<Arc<Gateway>>) -> Response 
             }
             Json(v).into_response()
         }
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /keys/{id}/resume`: lifts a key's quarantine (audited `key.resume`). 404 for an
+/// unknown key, 409 for one that is not suspended or is revoked.
+pub(crate) async fn resume_key(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Response {
+    let audit = admin_record(Timestamp::now(), "key.resume", Some(&id), json!({}));
+    match gateway.store.resume_key(&id, audit).await {
+        Ok(true) => {
+            gateway.mark_resumed(&id);
+            gateway.metrics.key_resumed();
+            let _ = gateway
+                .events
+                .send(json!({ "event": "key.resume", "id": id }));
+            Json(json!({ "id": id, "resumed": true })).into_response()
+        }
+        Ok(false) => match gateway.store.key(&id).await {
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no key {id}")),
+            Ok(Some(k)) if k.revoked_at.is_some() => error(
+                StatusCode::CONFLICT,
+                format!("key {id} is revoked; revocation is final"),
+            ),
+            Ok(Some(_)) => error(StatusCode::CONFLICT, format!("key {id} is not suspended")),
+            Err(e) => internal(e),
+        },
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /anomalies?key=&since=&limit=`: anomaly objects, newest last.
+pub(crate) async fn anomalies(
+    State(gateway): State<Arc<Gateway>>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let since = match q.since.as_deref().map(parse_since).transpose() {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let filter = AuditFilter {
+        key_id: q.key,
+        since,
+        limit: Some(q.limit.unwrap_or(1000).min(10_000)),
+        action: Some("anomaly".into()),
+    };
+    match gateway.store.audit(&filter).await {
+        Ok(entries) => Json(Value::Array(
+            entries.iter().filter_map(crate::anomaly_json).collect(),
+        ))
+        .into_response(),
         Err(e) => internal(e),
     }
 }

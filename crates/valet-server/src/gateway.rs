@@ -28,6 +28,8 @@ pub(crate) struct KeyEntry {
     pub(crate) record: KeyRecord,
     pub(crate) policy: Policy,
     pub(crate) state: Mutex<KeyState>,
+    /// Anomaly detection and quarantine (`anomaly.rs`).
+    pub(crate) watch: crate::anomaly::Watch,
 }
 
 /// What changes with every request of a key. Decisions and reservations happen under this
@@ -89,6 +91,7 @@ pub struct Gateway {
     pub(crate) checkpoint: Option<valet_store::Checkpoint>,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) onchain: Option<crate::onchain::Onchain>,
+    pub(crate) monitor: crate::anomaly::Monitor,
 }
 
 /// Settings the gateway starts with.
@@ -122,8 +125,13 @@ fn request_id() -> String {
 }
 
 impl Gateway {
-    /// Builds the gateway.
+    /// Builds the gateway with the default anomaly thresholds and no webhook.
     pub fn new(parts: GatewayParts) -> Arc<Self> {
+        Self::with_anomaly(parts, crate::AnomalyConfig::default())
+    }
+
+    /// Builds the gateway with these anomaly thresholds and alert webhook.
+    pub fn with_anomaly(parts: GatewayParts, anomaly: crate::AnomalyConfig) -> Arc<Self> {
         let nonces = NonceManager::new(parts.upstream.clone(), parts.wallet.address());
         let (events, _) = broadcast::channel(1024);
         Arc::new(Self {
@@ -139,6 +147,7 @@ impl Gateway {
             checkpoint: parts.checkpoint.map(valet_store::Checkpoint::new),
             metrics: crate::metrics::Metrics::default(),
             onchain: parts.onchain,
+            monitor: crate::anomaly::Monitor::new(anomaly),
         })
     }
 
@@ -177,7 +186,12 @@ impl Gateway {
             ledger.reserve(&vec![(asset, amount)], at);
         }
         let revoked = record.revoked_at.is_some();
+        let watch = crate::anomaly::Watch::new(
+            record.suspended_at.is_some(),
+            crate::anomaly::known_ips(self.store.as_ref(), id).await?,
+        );
         let entry = Arc::new(KeyEntry {
+            watch,
             record,
             policy,
             state: Mutex::new(KeyState {
@@ -269,12 +283,15 @@ impl Gateway {
             }
         };
         let key_id = entry.record.id.clone();
+        self.recheck_suspension(&entry).await;
         let refusal = {
             let state = lock(&entry.state);
             if state.revoked {
                 Some(AuthFailure::Revoked)
             } else if now >= entry.record.expires_at {
                 Some(AuthFailure::Expired)
+            } else if entry.watch.is_suspended() {
+                Some(AuthFailure::Suspended)
             } else if !entry.policy.ip_allow.is_empty()
                 && !caller
                     .ip
@@ -286,6 +303,14 @@ impl Gateway {
             }
         };
         if let Some(reason) = refusal {
+            self.audit_auth(&rid, now, Some(&key_id), method, caller.ip, reason)
+                .await?;
+            return Err(RpcError::Unauthorized(reason));
+        }
+        // Anomalies (new address, rate spike); under `on_anomaly = "suspend"` this request is
+        // the first one refused.
+        if self.screen(&entry, caller.ip, now, &rid).await {
+            let reason = AuthFailure::Suspended;
             self.audit_auth(&rid, now, Some(&key_id), method, caller.ip, reason)
                 .await?;
             return Err(RpcError::Unauthorized(reason));
@@ -404,6 +429,8 @@ impl Gateway {
                 })
                 .await
                 .map_err(|e| self.internal(&rid, e))?;
+                self.screen_denial(&entry, &violations, caller.ip, now, &rid)
+                    .await;
                 if violations
                     .iter()
                     .any(|v| v.code == ViolationCode::RateLimited)
@@ -478,12 +505,20 @@ impl Gateway {
             .await
             .map_err(|e| self.internal(&rid, e))?;
 
-        // A revocation committed before this entry, by this gateway or any other process
-        // sharing the store, wins: nothing is signed for it.
-        if revoked_in_store {
-            lock(&entry.state).revoked = true;
-        }
-        if lock(&entry.state).revoked {
+        entry.watch.add_spend(&spend);
+
+        // A revocation or suspension committed before this entry, by this gateway or any
+        // other process sharing the store, wins: nothing is signed for it.
+        let refused = if revoked_in_store {
+            Some(self.refusal_in_store(&entry).await)
+        } else if lock(&entry.state).revoked {
+            Some(AuthFailure::Revoked)
+        } else if entry.watch.is_suspended() {
+            Some(AuthFailure::Suspended)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             // A broadcast's leased nonce goes back unused; a returned signature's nonce stays
             // consumed until the reaper sees it abandoned.
             drop(signed);
@@ -493,10 +528,10 @@ impl Gateway {
                 Some(&key_id),
                 method,
                 caller.ip,
-                AuthFailure::Revoked,
+                reason,
             )
             .await?;
-            return Err(RpcError::Unauthorized(AuthFailure::Revoked));
+            return Err(RpcError::Unauthorized(reason));
         }
 
         // 5. Answer: sign, broadcast, pass through.

@@ -24,6 +24,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/keys/revoke-all", post(admin::revoke_all))
         .route("/keys/{id}", get(admin::show_key))
         .route("/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/keys/{id}/resume", post(admin::resume_key))
+        .route("/anomalies", get(admin::anomalies))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))
         .route("/events", get(admin::events))
@@ -71,7 +73,7 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        gateway.metrics.render(),
+        gateway.render_metrics(),
     )
         .into_response()
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod anomaly;
 mod gateway;
 mod http;
 mod metrics;
@@ -11,6 +12,7 @@ pub use admin::{
     IssueError, IssuedKey, OwnerChain, admin_record, issue, key_json, parse_since,
     revoke_all_onchain, revoke_onchain,
 };
+pub use anomaly::{AnomalyConfig, AnomalyKind, Webhook, WebhookError, anomaly_json, signature};
 pub use gateway::{Gateway, GatewayParts};
 pub use http::router;
 pub use onchain::{

@@ -1,8 +1,18 @@
 //! `/metrics` in the Prometheus text format: requests and decisions by method and outcome,
-//! violations by code, and a latency histogram of `/rpc` requests.
+//! violations by code, a latency histogram of `/rpc` requests, spend reserved per key and
+//! asset, anomalies by kind and key, and key revocations, suspensions and resumptions.
 
+use crate::gateway::{Gateway, asset_name};
 use crate::wire::RpcError;
-use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 11] = [
@@ -37,6 +47,41 @@ struct Counts {
 #[derive(Default)]
 pub(crate) struct Metrics {
     counts: Mutex<Counts>,
+    /// (kind, key id) → anomalies (rare: a map behind its own lock).
+    anomalies: Mutex<BTreeMap<(&'static str, String), u64>>,
+    revoked: AtomicU64,
+    suspended: AtomicU64,
+    resumed: AtomicU64,
+}
+
+impl Gateway {
+    /// The whole exposition: the counters, then spend reserved per key and asset (kept beside
+    /// each key, so the request line takes no global lock for it).
+    pub(crate) fn render_metrics(&self) -> String {
+        let mut out = self.metrics.render();
+        out.push_str(
+            "# HELP valet_spend_reserved_total Spend reserved by this gateway, in base units (wei for native), by key and asset; released reservations are not subtracted.\n",
+        );
+        out.push_str("# TYPE valet_spend_reserved_total counter\n");
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<(String, String, String)> =
+            keys.iter()
+                .flat_map(|(id, entry)| {
+                    entry.watch.spend().into_iter().map(move |(asset, amount)| {
+                        (id.clone(), asset_name(asset), amount.to_string())
+                    })
+                })
+                .collect();
+        drop(keys);
+        rows.sort();
+        for (key, asset, amount) in rows {
+            let _ = writeln!(
+                out,
+                "valet_spend_reserved_total{{key=\"{key}\",asset=\"{asset}\"}} {amount}"
+            );
+        }
+        out
+    }
 }
 
 impl Metrics {
@@ -78,7 +123,28 @@ impl Metrics {
         c.seconds += secs;
     }
 
-    /// The Prometheus text exposition.
+    /// Counts one anomaly.
+    pub(crate) fn anomaly(&self, kind: &'static str, key_id: &str) {
+        let mut a = self.anomalies.lock().unwrap_or_else(|e| e.into_inner());
+        *a.entry((kind, key_id.to_string())).or_default() += 1;
+    }
+
+    /// Counts keys revoked through this gateway.
+    pub(crate) fn keys_revoked(&self, n: u64) {
+        self.revoked.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a key suspended by this gateway.
+    pub(crate) fn key_suspended(&self) {
+        self.suspended.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a key resumed through this gateway.
+    pub(crate) fn key_resumed(&self) {
+        self.resumed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of the counters.
     pub(crate) fn render(&self) -> String {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
@@ -116,6 +182,41 @@ impl Metrics {
         );
         let _ = writeln!(out, "valet_request_duration_seconds_sum {}", c.seconds);
         let _ = writeln!(out, "valet_request_duration_seconds_count {cumulative}");
+        drop(c);
+        out.push_str("# HELP valet_anomalies_total Anomalies detected, by kind and key.\n");
+        out.push_str("# TYPE valet_anomalies_total counter\n");
+        for ((kind, key), n) in self
+            .anomalies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "valet_anomalies_total{{kind=\"{kind}\",key=\"{key}\"}} {n}"
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "valet_keys_revoked_total",
+                "Keys revoked through this gateway.",
+                &self.revoked,
+            ),
+            (
+                "valet_keys_suspended_total",
+                "Keys suspended by this gateway after an anomaly.",
+                &self.suspended,
+            ),
+            (
+                "valet_keys_resumed_total",
+                "Suspended keys resumed through this gateway.",
+                &self.resumed,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+        }
         out
     }
 }

@@ -23,6 +23,9 @@ pub enum AuthFailure {
     Revoked,
     /// The client address is outside the key's `ip_allow`.
     IpNotAllowed,
+    /// Quarantined after an anomaly (`on_anomaly = "suspend"`) until the owner resumes it.
+    /// Valet's addition to SPEC's reasons.
+    Suspended,
 }
 
 impl AuthFailure {
@@ -33,6 +36,7 @@ impl AuthFailure {
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::IpNotAllowed => "ip_not_allowed",
+            Self::Suspended => "suspended",
         }
     }
 }

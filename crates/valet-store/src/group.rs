@@ -20,7 +20,8 @@ struct Job {
     reply: Reply,
 }
 
-/// What a submitter hears: its entries, and whether its key was revoked when they committed.
+/// What a submitter hears: its entries, and whether its key was refused (revoked or
+/// suspended) when they committed.
 type Outcome = Result<(Vec<AuditEntry>, bool)>;
 
 /// Group commit: concurrent [`submit`](GroupCommit::submit)s are merged into one
@@ -71,11 +72,11 @@ impl GroupCommit {
         self.send(batch, None).await.map(|(entries, _)| entries)
     }
 
-    /// Like [`submit`](Self::submit), and also says whether `key_id` was revoked in the store
-    /// when the batch became durable. The check is read after the commit, once per group and
-    /// key, so a revocation committed by any process before this batch is seen: a caller that
-    /// signs only when this is false never signs for a request made durable after the key was
-    /// revoked.
+    /// Like [`submit`](Self::submit), and also says whether `key_id` was refused in the store
+    /// (revoked, suspended, or unknown) when the batch became durable. The check is read after
+    /// the commit, once per group and key, so a revocation or suspension committed by any
+    /// process before this batch is seen: a caller that signs only when this is false never
+    /// signs for a request made durable after the key was revoked or suspended.
     pub async fn submit_for_key(
         &self,
         batch: Batch,
@@ -282,7 +283,8 @@ fn answer(replies: Vec<(Reply, Outcome)>) {
     }
 }
 
-/// Whether each distinct key of a group is revoked in the store, read after the commit.
+/// Whether each distinct key of a group is refused in the store (revoked, suspended or gone),
+/// read after the commit.
 async fn revocations(store: &dyn Store, keys: &[Option<String>]) -> Vec<(String, Result<bool>)> {
     let mut out: Vec<(String, Result<bool>)> = Vec::new();
     for key in keys.iter().flatten() {
@@ -292,7 +294,7 @@ async fn revocations(store: &dyn Store, keys: &[Option<String>]) -> Vec<(String,
         let revoked = store
             .key(key)
             .await
-            .map(|k| k.is_none_or(|k| k.revoked_at.is_some()));
+            .map(|k| k.is_none_or(|k| k.revoked_at.is_some() || k.suspended_at.is_some()));
         out.push((key.clone(), revoked));
     }
     out

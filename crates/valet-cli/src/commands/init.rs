@@ -117,6 +117,8 @@ impl Args {
                 keystore: home::KEYSTORE.into(),
                 address: wallet.address().to_string(),
             },
+            anomaly: None,
+            alerts: None,
         };
         let home = home::Home {
             dir: dir.clone(),

@@ -3,7 +3,7 @@
 use crate::{admin::Admin, home::HomeArgs};
 use std::process::ExitCode;
 
-/// Lists every key: id, name, profile, status (active, expired, revoked) and expiry.
+/// Lists every key: id, name, profile, status (active, suspended, expired, revoked) and expiry.
 ///
 /// Examples:
 ///   valet key list

@@ -6,9 +6,11 @@ mod audit_verify;
 mod init;
 pub(crate) mod key_issue;
 mod key_list;
+mod key_resume;
 mod key_revoke;
 mod key_show;
 mod policy_check;
+mod report;
 mod run;
 mod sandbox;
 mod serve;
@@ -30,7 +32,7 @@ pub(crate) enum Command {
     /// The wallet: address, custody, delegation.
     #[command(subcommand)]
     Wallet(WalletCommand),
-    /// Issue, list, show and revoke agent keys.
+    /// Issue, list, show, revoke and resume agent keys.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Work with policy files.
@@ -39,6 +41,8 @@ pub(crate) enum Command {
     /// Read, verify and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The periodic audit checklist: keys, last use, addresses, spend, anomalies, unused keys.
+    Report(report::Args),
     /// Run a command with a temporary key, revoked when it exits.
     Run(run::Args),
     /// The demo: a local chain, a real token and DEX, an agent allowed and then blocked.
@@ -66,6 +70,8 @@ pub(crate) enum KeyCommand {
     Show(key_show::Args),
     /// Revoke a key, or every key.
     Revoke(key_revoke::Args),
+    /// Resume a key suspended after an anomaly.
+    Resume(key_resume::Args),
 }
 
 /// `valet policy …`
@@ -105,6 +111,8 @@ impl Command {
                 Self::Key(KeyCommand::List(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Show(a)) => a.run(home).await,
                 Self::Key(KeyCommand::Revoke(a)) => a.run(home).await,
+                Self::Key(KeyCommand::Resume(a)) => a.run(home).await,
+                Self::Report(a) => a.run(home).await,
                 Self::Audit(AuditCommand::Log(a)) => a.run(home).await,
                 Self::Audit(AuditCommand::Verify(a)) => a.run(home).await,
                 Self::Audit(AuditCommand::Export(a)) => a.run(home).await,

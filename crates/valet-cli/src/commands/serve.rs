@@ -36,6 +36,8 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
+        // Bad thresholds or an unsigned webhook fail before the passphrase is asked for.
+        let anomaly = home.anomaly_config()?;
         let relayer = self
             .relayer_keystore
             .as_deref()
@@ -60,20 +62,23 @@ impl Args {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
-        let gateway = valet_server::Gateway::new(valet_server::GatewayParts {
-            store,
-            journal,
-            upstream: upstream.clone(),
-            wallet,
-            admin_token: home.admin_token()?,
-            trust_proxy: self.trust_proxy,
-            checkpoint: Some(home.checkpoint()),
-            onchain: Some(valet_server::Onchain::new(
-                home.dir.join(crate::onchain::SESSIONS),
-                session_pass,
-                relayer.map(|r| (r, &upstream)),
-            )?),
-        });
+        let gateway = valet_server::Gateway::with_anomaly(
+            valet_server::GatewayParts {
+                store,
+                journal,
+                upstream: upstream.clone(),
+                wallet,
+                admin_token: home.admin_token()?,
+                trust_proxy: self.trust_proxy,
+                checkpoint: Some(home.checkpoint()),
+                onchain: Some(valet_server::Onchain::new(
+                    home.dir.join(crate::onchain::SESSIONS),
+                    session_pass,
+                    relayer.map(|r| (r, &upstream)),
+                )?),
+            },
+            anomaly,
+        );
         eprintln!(
             "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",
             upstream.chain_id(),

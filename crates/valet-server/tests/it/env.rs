@@ -25,6 +25,11 @@ pub(crate) struct Env {
 impl Env {
     /// Anvil, the sandbox contracts, a funded wallet (100 ETH, 10 000 tUSD), and the gateway.
     pub(crate) async fn start() -> Self {
+        Self::start_with(valet_server::AnomalyConfig::default()).await
+    }
+
+    /// [`Env::start`] with these anomaly thresholds and webhook.
+    pub(crate) async fn start_with(anomaly: valet_server::AnomalyConfig) -> Self {
         let anvil = Anvil::spawn()
             .await
             .expect("anvil starts (run ./tools/install.sh)");
@@ -57,16 +62,19 @@ impl Env {
         );
         let upstream = valet_chain::Upstream::connect(&anvil.url()).await.unwrap();
         let address = wallet.address();
-        let gateway = Gateway::new(GatewayParts {
-            store: store.clone(),
-            journal,
-            upstream,
-            wallet,
-            admin_token: ADMIN.into(),
-            trust_proxy: true,
-            checkpoint: Some(checkpoint),
-            onchain: None,
-        });
+        let gateway = Gateway::with_anomaly(
+            GatewayParts {
+                store: store.clone(),
+                journal,
+                upstream,
+                wallet,
+                admin_token: ADMIN.into(),
+                trust_proxy: true,
+                checkpoint: Some(checkpoint),
+                onchain: None,
+            },
+            anomaly,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(valet_server::serve(
