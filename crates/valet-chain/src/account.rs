@@ -37,6 +37,15 @@ pub mod abi {
             uint256 deadline;
         }
 
+        /// What the owner signs for `executeSigned` (EIP-712 primary type); a call to
+        /// address(0) is a call to the account itself.
+        #[derive(Debug)]
+        struct OwnerExecute {
+            Call[] calls;
+            uint256 nonce;
+            uint256 deadline;
+        }
+
         /// The account contract's surface.
         interface IValetAccount {
             struct Permission {
@@ -71,6 +80,7 @@ pub mod abi {
             function revokeKey(address key) external;
             function revokeAll() external;
             function executeWithKey(Call[] calls, uint256 nonce, uint256 deadline, bytes signature) external;
+            function executeSigned(Call[] calls, uint256 nonce, uint256 deadline, bytes signature) external payable;
             function hashExecute(Call[] calls, uint256 nonce, uint256 deadline) external view returns (bytes32);
             function getKey(address key) external view returns (Key k, bool active);
             function spendInfo(address key, address token) external view returns (bool capped, uint256 limit, uint256 spentThisPeriod, uint256 periodStart);
@@ -97,7 +107,7 @@ pub mod abi {
 }
 
 pub use abi::IValetAccount::{Permission, Scope, TokenCap};
-pub use abi::{Call, ExecuteWithKey};
+pub use abi::{Call, ExecuteWithKey, OwnerExecute};
 
 /// The committed artifact of `contracts/src/ValetAccount.sol`.
 const ARTIFACT: &str = include_str!("../../../contracts/artifacts/ValetAccount.json");
@@ -200,6 +210,24 @@ pub fn execute_with_key_calldata(
     signature: Bytes,
 ) -> Bytes {
     abi::IValetAccount::executeWithKeyCall {
+        calls,
+        nonce,
+        deadline,
+        signature,
+    }
+    .abi_encode()
+    .into()
+}
+
+/// Calldata of `executeSigned(calls, nonce, deadline, signature)`: owner calls signed by the
+/// account's own key ([`OwnerExecute`]) and relayed by anyone.
+pub fn execute_signed_calldata(
+    calls: Vec<Call>,
+    nonce: U256,
+    deadline: U256,
+    signature: Bytes,
+) -> Bytes {
+    abi::IValetAccount::executeSignedCall {
         calls,
         nonce,
         deadline,
@@ -362,7 +390,11 @@ mod tests {
     }
 
     #[test]
-    fn the_typed_struct_is_the_contracts() {
+    fn the_typed_structs_are_the_contracts() {
+        assert_eq!(
+            OwnerExecute::eip712_encode_type(),
+            "OwnerExecute(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"
+        );
         assert_eq!(
             ExecuteWithKey::eip712_encode_type(),
             "ExecuteWithKey(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"

@@ -237,9 +237,9 @@ impl Admin {
                     bail!("no key {id}");
                 };
                 let mut v = json!({ "id": id, "revoked": true, "already_revoked": !revoked });
-                if let Some((onchain, owner)) = chain {
+                if let Some(owner) = chain {
                     v["onchain"] =
-                        valet_server::revoke_onchain(store.as_ref(), onchain, owner, &record).await;
+                        valet_server::revoke_onchain(store.as_ref(), owner, &record).await;
                 }
                 self.checkpoint().await?;
                 Ok(v)
@@ -288,9 +288,8 @@ impl Admin {
                 let audit = valet_server::admin_record(now, "key.revoke_all", None, json!({}));
                 let n = store.revoke_all(now, audit).await?;
                 let mut v = json!({ "revoked": n });
-                if let Some((onchain, owner)) = chain {
-                    v["onchain"] =
-                        valet_server::revoke_all_onchain(store.as_ref(), onchain, owner).await;
+                if let Some(owner) = chain {
+                    v["onchain"] = valet_server::revoke_all_onchain(store.as_ref(), owner).await;
                 }
                 self.checkpoint().await?;
                 Ok(v)

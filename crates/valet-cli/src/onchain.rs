@@ -29,6 +29,8 @@ pub(crate) fn relayer(path: &Path) -> anyhow::Result<Wallet> {
 pub(crate) struct OwnerChain {
     /// Session key custody.
     pub(crate) onchain: valet_server::Onchain,
+    /// The wallet (the owner).
+    pub(crate) wallet: Wallet,
     /// The wallet sending to itself.
     pub(crate) sender: valet_chain::Sender,
 }
@@ -46,11 +48,19 @@ impl OwnerChain {
         let sender = valet_chain::Sender::new(&home.config.rpc_url, wallet.network_wallet())
             .await
             .context("cannot reach the node (check valet.toml's rpc_url)")?;
-        Ok(Self { onchain, sender })
+        Ok(Self {
+            onchain,
+            wallet,
+            sender,
+        })
     }
 
     /// As [`valet_server::issue`] and the revocations take it.
     pub(crate) fn parts(&self) -> valet_server::OwnerChain<'_> {
-        (&self.onchain, &self.sender)
+        valet_server::OwnerChain {
+            onchain: &self.onchain,
+            wallet: &self.wallet,
+            sender: &self.sender,
+        }
     }
 }

@@ -75,8 +75,7 @@ pub enum IssueError {
     NoOnchain(&'static str),
 }
 
-/// What an on-chain action needs: the custody and the wallet's own sender (the owner).
-pub type OwnerChain<'a> = (&'a crate::onchain::Onchain, &'a valet_chain::Sender);
+pub use crate::onchain::OwnerChain;
 
 /// Issues a key for `wallet` under `policy_toml` at `now`: the policy is checked, the key is
 /// stored with its secret's hash, and the issue is audited in the same transaction. An
@@ -121,12 +120,10 @@ pub async fn issue(
     });
     let mut grant_tx = None;
     if mode == KeyMode::Onchain {
-        let (onchain, owner) = chain.ok_or(IssueError::NoOnchain(
+        let owner = chain.ok_or(IssueError::NoOnchain(
             "the wallet's passphrase and node are needed to grant a session key",
         ))?;
-        let (session, tx) = onchain
-            .grant(owner, &record.id, &policy, expires_at)
-            .await?;
+        let (session, tx) = owner.grant(&record.id, &policy, expires_at).await?;
         record.session_signer = Some(session);
         detail["session_signer"] = json!(session);
         detail["grant_tx"] = json!(tx);
@@ -135,8 +132,8 @@ pub async fn issue(
     let mut audit = admin_record(now, "key.issue", Some(&record.id), detail);
     audit.tx_hash = grant_tx;
     if let Err(e) = store.insert_key(&record, audit).await {
-        if let (Some((onchain, owner)), Some(session)) = (chain, record.session_signer)
-            && let Err(revoke) = onchain.revoke(owner, session).await
+        if let (Some(owner), Some(session)) = (chain, record.session_signer)
+            && let Err(revoke) = owner.revoke(session).await
         {
             tracing::error!(target: "valet::admin", key = %record.id, error = %revoke,
                 "the key was granted on chain but not stored, and revoking the grant failed");
@@ -154,33 +151,24 @@ pub async fn issue(
 /// Revokes an on-chain key's session signer on chain, audits the transaction, and reports
 /// `{tx}` or `{error}` (`null` for a gateway key). The off-chain revocation comes first and
 /// stands either way.
-pub async fn revoke_onchain(
-    store: &dyn Store,
-    onchain: &crate::onchain::Onchain,
-    owner: &valet_chain::Sender,
-    record: &KeyRecord,
-) -> Value {
+pub async fn revoke_onchain(store: &dyn Store, owner: OwnerChain<'_>, record: &KeyRecord) -> Value {
     let (KeyMode::Onchain, Some(session)) = (record.mode, record.session_signer) else {
         return Value::Null;
     };
-    let result = onchain.revoke(owner, session).await;
+    let result = owner.revoke(session).await;
     audit_onchain(store, "key.revoke.onchain", Some(&record.id), result).await
 }
 
 /// The kill switch on chain: one transaction that invalidates every session key (the
 /// account's epoch), sent when any on-chain key was ever issued; reported as
 /// [`revoke_onchain`].
-pub async fn revoke_all_onchain(
-    store: &dyn Store,
-    onchain: &crate::onchain::Onchain,
-    owner: &valet_chain::Sender,
-) -> Value {
+pub async fn revoke_all_onchain(store: &dyn Store, owner: OwnerChain<'_>) -> Value {
     match store.keys().await {
         Ok(keys) if !keys.iter().any(|k| k.mode == KeyMode::Onchain) => return Value::Null,
         Ok(_) => {}
         Err(e) => return json!({ "error": e.to_string() }),
     }
-    let result = onchain.revoke_all(owner).await;
+    let result = owner.revoke_all().await;
     audit_onchain(store, "key.revoke_all.onchain", None, result).await
 }
 
@@ -340,8 +328,8 @@ pub(crate) async fn issue_key(
         return error(StatusCode::BAD_REQUEST, "`mode` must be gateway or onchain");
     };
     let now = Timestamp::now();
-    let owner = gateway.owner_sender();
-    let chain = gateway.onchain.as_ref().map(|o| (o, &owner));
+    let sender = gateway.owner_sender();
+    let chain = gateway.owner_chain(&sender);
     match issue(
         gateway.store.as_ref(),
         gateway.wallet(),
@@ -427,12 +415,11 @@ pub(crate) async fn revoke_key(
                 .events
                 .send(json!({ "event": "key.revoke", "id": id }));
             let mut v = json!({ "id": id, "revoked": true, "already_revoked": !revoked });
-            if let Some(onchain) = &gateway.onchain
+            let sender = gateway.owner_sender();
+            if let Some(owner) = gateway.owner_chain(&sender)
                 && let Ok(Some(record)) = gateway.store.key(&id).await
             {
-                let owner = gateway.owner_sender();
-                v["onchain"] =
-                    revoke_onchain(gateway.store.as_ref(), onchain, &owner, &record).await;
+                v["onchain"] = revoke_onchain(gateway.store.as_ref(), owner, &record).await;
             }
             Json(v).into_response()
         }
@@ -451,9 +438,9 @@ pub(crate) async fn revoke_all(State(gateway): State<Arc<Gateway>>) -> Response 
                 .events
                 .send(json!({ "event": "key.revoke_all", "revoked": n }));
             let mut v = json!({ "revoked": n });
-            if let Some(onchain) = &gateway.onchain {
-                let owner = gateway.owner_sender();
-                v["onchain"] = revoke_all_onchain(gateway.store.as_ref(), onchain, &owner).await;
+            let sender = gateway.owner_sender();
+            if let Some(owner) = gateway.owner_chain(&sender) {
+                v["onchain"] = revoke_all_onchain(gateway.store.as_ref(), owner).await;
             }
             Json(v).into_response()
         }

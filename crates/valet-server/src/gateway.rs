@@ -777,6 +777,20 @@ impl Gateway {
         }
     }
 
+    /// On-chain owner actions of this gateway (`None` without on-chain mode).
+    pub(crate) fn owner_chain<'a>(
+        &'a self,
+        sender: &'a valet_chain::Sender,
+    ) -> Option<crate::onchain::OwnerChain<'a>> {
+        self.onchain
+            .as_ref()
+            .map(|onchain| crate::onchain::OwnerChain {
+                onchain,
+                wallet: &self.wallet,
+                sender,
+            })
+    }
+
     /// The nonces of whoever sends `signed`: the relayer's or the wallet's.
     fn sender_nonces(&self, relayed: bool) -> &NonceManager {
         match (

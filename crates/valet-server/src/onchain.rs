@@ -159,75 +159,6 @@ impl Onchain {
         }
     }
 
-    /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
-    /// with `policy`'s [`scope`], sent by the wallet to itself; returns the session signer's
-    /// address and the grant's transaction hash once it is mined.
-    pub async fn grant(
-        &self,
-        owner: &Sender,
-        key_id: &str,
-        policy: &Policy,
-        expires_at: Timestamp,
-    ) -> Result<(Address, B256), OnchainError> {
-        let wallet = owner.from();
-        self.check_delegated(owner.upstream(), wallet).await?;
-        std::fs::create_dir_all(&self.sessions).map_err(|source| valet_keys::Error::Io {
-            path: self.sessions.display().to_string(),
-            source,
-        })?;
-        let (session, _) =
-            Wallet::create_keystore(&self.sessions, &file_name(key_id), &self.passphrase)?;
-        let (scope, valid_after) = scope(policy, owner.upstream().chain_id());
-        let valid_until = expires_at.as_second().max(0) as u64;
-        let data =
-            account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
-        let sent = owner
-            .send(
-                "grant the session key",
-                Some(wallet),
-                U256::ZERO,
-                data,
-                vec![],
-            )
-            .await
-            .map_err(refusal)?;
-        let address = session.address();
-        lock(&self.signers).insert(key_id.to_string(), Arc::new(session));
-        Ok((address, sent.hash))
-    }
-
-    /// Revokes `session` on chain (sent by the wallet to itself); the transaction hash.
-    pub async fn revoke(&self, owner: &Sender, session: Address) -> Result<B256, OnchainError> {
-        let data = account::revoke_key_calldata(session);
-        let sent = owner
-            .send(
-                "revoke the session key",
-                Some(owner.from()),
-                U256::ZERO,
-                data,
-                vec![],
-            )
-            .await
-            .map_err(refusal)?;
-        Ok(sent.hash)
-    }
-
-    /// Revokes every session key at once (the account's epoch bump); the transaction hash.
-    pub async fn revoke_all(&self, owner: &Sender) -> Result<B256, OnchainError> {
-        let data = account::revoke_all_calldata();
-        let sent = owner
-            .send(
-                "revoke all session keys",
-                Some(owner.from()),
-                U256::ZERO,
-                data,
-                vec![],
-            )
-            .await
-            .map_err(refusal)?;
-        Ok(sent.hash)
-    }
-
     /// Key `key_id`'s session signer, decrypted from custody on first use.
     fn session(&self, key_id: &str) -> Result<Arc<Wallet>, OnchainError> {
         if let Some(s) = lock(&self.signers).get(key_id) {
@@ -308,6 +239,128 @@ impl Onchain {
     pub(crate) fn relayer_nonces(&self) -> Option<&NonceManager> {
         self.relayer.as_ref().map(|r| &r.nonces)
     }
+}
+
+/// What an owner action on chain needs: on-chain mode, the wallet (the owner, who signs) and
+/// the wallet's own sender. With a relayer, owner actions are signed by the wallet as
+/// `OwnerExecute` and relayed through `executeSigned` (the relayer pays the gas); without one
+/// the wallet sends them to itself and pays.
+#[derive(Clone, Copy)]
+pub struct OwnerChain<'a> {
+    /// On-chain mode.
+    pub onchain: &'a Onchain,
+    /// The wallet's key.
+    pub wallet: &'a Wallet,
+    /// The wallet as a sender of its own transactions.
+    pub sender: &'a Sender,
+}
+
+impl std::fmt::Debug for OwnerChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerChain")
+            .field("wallet", &self.wallet.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnerChain<'_> {
+    /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
+    /// with `policy`'s [`scope`]; returns the session signer's address and the grant's
+    /// transaction hash once it is mined.
+    pub async fn grant(
+        &self,
+        key_id: &str,
+        policy: &Policy,
+        expires_at: Timestamp,
+    ) -> Result<(Address, B256), OnchainError> {
+        let onchain = self.onchain;
+        let upstream = self.sender.upstream();
+        onchain
+            .check_delegated(upstream, self.wallet.address())
+            .await?;
+        create_private_dir(&onchain.sessions)?;
+        let (session, _) =
+            Wallet::create_keystore(&onchain.sessions, &file_name(key_id), &onchain.passphrase)?;
+        let (scope, valid_after) = scope(policy, upstream.chain_id());
+        let valid_until = expires_at.as_second().max(0) as u64;
+        let data =
+            account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
+        let hash = self.send("grant the session key", data).await?;
+        let address = session.address();
+        lock(&onchain.signers).insert(key_id.to_string(), Arc::new(session));
+        Ok((address, hash))
+    }
+
+    /// Revokes `session` on chain; the transaction hash.
+    pub async fn revoke(&self, session: Address) -> Result<B256, OnchainError> {
+        self.send(
+            "revoke the session key",
+            account::revoke_key_calldata(session),
+        )
+        .await
+    }
+
+    /// Revokes every session key at once (the account's epoch bump); the transaction hash.
+    pub async fn revoke_all(&self) -> Result<B256, OnchainError> {
+        self.send("revoke all session keys", account::revoke_all_calldata())
+            .await
+    }
+
+    /// Runs `data` as a call of the account to itself, relayed when there is a relayer.
+    async fn send(&self, what: &str, data: Bytes) -> Result<B256, OnchainError> {
+        let wallet = self.wallet.address();
+        let upstream = self.sender.upstream();
+        let Some(relayer) = &self.onchain.relayer else {
+            let sent = self
+                .sender
+                .send(what, Some(wallet), U256::ZERO, data, vec![])
+                .await
+                .map_err(refusal)?;
+            return Ok(sent.hash);
+        };
+        let payload = account::OwnerExecute {
+            calls: vec![Call {
+                target: Address::ZERO,
+                value: U256::ZERO,
+                data,
+            }],
+            nonce: U256::from(rand::random::<u64>()) << 64,
+            deadline: U256::from(Timestamp::now().as_second().max(0) as u64 + RELAY_DEADLINE_SECS),
+        };
+        let sig = self
+            .wallet
+            .sign_struct(&payload, &account::domain(upstream.chain_id(), wallet))?;
+        let data = account::execute_signed_calldata(
+            payload.calls,
+            payload.nonce,
+            payload.deadline,
+            Bytes::from(sig.as_bytes().to_vec()),
+        );
+        let relayer = Sender::with_nonces(
+            upstream.clone(),
+            relayer.wallet.network_wallet(),
+            relayer.nonces.clone(),
+        );
+        let sent = relayer
+            .send(what, Some(wallet), U256::ZERO, data, vec![])
+            .await
+            .map_err(refusal)?;
+        Ok(sent.hash)
+    }
+}
+
+/// Creates `dir` (mode 0700) if it is missing.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), OnchainError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| {
+        OnchainError::Keys(valet_keys::Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })
+    })
 }
 
 /// The on-chain state of a session signer, as `valet_getPermissions` and `valet key show`

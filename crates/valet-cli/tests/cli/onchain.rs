@@ -360,11 +360,71 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         U256::ZERO,
         "the stranger got nothing"
     );
+    // With a relayer, the owner's grant and revocation were signed by the wallet and relayed
+    // (executeSigned): the wallet sent nothing itself after its delegation (which consumed
+    // nonce 0), and the grant came from the relayer.
+    assert_eq!(
+        chain
+            .node("eth_getTransactionCount", json!([home.wallet, "latest"]))
+            .await,
+        "0x1"
+    );
+    let grant = chain
+        .node("eth_getTransactionByHash", json!([issued["grant_tx"]]))
+        .await;
+    assert_eq!(address(&grant["from"]), relayer.address(), "{grant}");
     let log = home.ok(&["audit", "log", "--key", &id, "--json"]);
     assert!(
         log.stdout.contains("key.revoke.onchain"),
         "the on-chain revocation is audited: {}",
         log.stdout
+    );
+    home.ok(&["audit", "verify"]);
+
+    // Without a gateway the command line grants and revokes itself, the wallet sending to
+    // itself; the kill switch bumps the account's epoch, which ends every session key.
+    drop(server);
+    let second = home.issue(&["--name", "direct", "--policy", &policy, "--mode", "onchain"]);
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let grant = chain
+        .node("eth_getTransactionByHash", json!([second["grant_tx"]]))
+        .await;
+    assert_eq!(address(&grant["from"]), home.wallet, "{grant}");
+    let shown = home.ok(&["key", "show", &second_id, "--json"]).json();
+    assert_eq!(shown["onchain"]["active"], true, "{shown}");
+    let out = home.ok(&["key", "revoke", "--all"]);
+    assert!(out.stdout.contains("revoked on chain in 0x"), "{out:?}");
+    let shown = home.ok(&["key", "show", &second_id, "--json"]).json();
+    assert_eq!(shown["onchain"]["active"], false, "{shown}");
+    let second_session = Wallet::open(
+        &home
+            .path()
+            .join("sessions")
+            .join(format!("{second_id}.json")),
+        PASSWORD.as_bytes(),
+        KeystoreLimits::default(),
+    )
+    .unwrap();
+    let small = ITestStablecoin::approveCall {
+        spender: router,
+        amount: U256::from(TUSD),
+    }
+    .abi_encode();
+    let refused = direct(
+        &chain,
+        &second_session,
+        home.wallet,
+        Call {
+            target: token,
+            value: U256::ZERO,
+            data: small.into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        refused.as_deref(),
+        Some("KeyRevoked"),
+        "revoke-all ends every session key on chain"
     );
     home.ok(&["audit", "verify"]);
 }
