@@ -150,7 +150,8 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// Refuses any request without the admin token (compared in constant time).
+/// Refuses any request without the admin token (compared in constant time), and
+/// state-changing requests that look forged by another site ([`crate::dashboard::forgery`]).
 pub(crate) async fn require_admin(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -168,6 +169,9 @@ pub(crate) async fn require_admin(
         .into();
     if !ok || gateway.admin_token.is_empty() {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
+    }
+    if let Some(why) = crate::dashboard::forgery(request.method(), &headers, gateway.trust_proxy) {
+        return error(StatusCode::FORBIDDEN, why);
     }
     next.run(request).await
 }

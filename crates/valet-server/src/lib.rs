@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod dashboard;
 mod gateway;
 mod http;
 mod metrics;

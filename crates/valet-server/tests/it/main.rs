@@ -4,6 +4,7 @@
 // The fixture helpers outside #[test] functions panic on purpose too.
 #![allow(clippy::unwrap_used)]
 
+mod dashboard;
 mod env;
 mod errors;
 mod flow;
