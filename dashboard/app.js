@@ -44,7 +44,13 @@ function logout(message = '') {
   keys.clear();
   while (timers.length) clearInterval(timers.pop());
   clearTimeout(refreshTimer);
+  refreshTimer = null;
+  for (const id of ['confirm-title', 'confirm-body', 'confirm-word']) $(id).textContent = '';
+  if ($('confirm').open) $('confirm').close();
+  $('toast').hidden = true;
   $('detail').replaceChildren();
+  delete $('detail').dataset.keyId;
+  if (location.hash) history.replaceState(null, '', location.pathname);
   $('detail').hidden = true;
   $('anomalies').replaceChildren();
   $('verify-result').textContent = '';

@@ -35,8 +35,13 @@ export function describe(e) {
   }
   if (d.primary_type) return `sign ${d.primary_type}${d.domain ? ` (${d.domain})` : ''}${d.spender ? ` for ${short(d.spender)}` : ''}`;
   if (d.bytes !== undefined) return `message of ${d.bytes} bytes`;
-  if (e.actor === 'admin') return Object.keys(d).length ? JSON.stringify(d) : '';
-  return '';
+  if (e.actor === 'admin') {
+    if (e.action === 'key.issue') return `issued: ${d.profile ?? ''}${d.expires_at ? `, expires ${new Date(d.expires_at).toLocaleString()}` : ''}`;
+    if (e.action === 'key.revoke') return 'revoked by the owner';
+    if (e.action === 'key.revoke_all') return 'kill switch: every key revoked';
+    return Object.keys(d).length ? JSON.stringify(d) : '';
+  }
+  return (d.messages ?? []).join('; ');
 }
 
 export class Feed {

@@ -1,7 +1,7 @@
 // The keys table (GET /keys + GET /usage: two requests whatever the number of keys) and the
 // detail of one key (GET /keys/{id}/usage).
 
-import { api } from './api.js';
+import { api, session } from './api.js';
 import { el, amount, assetName, fraction, duration, ago, short, clock, units } from './util.js';
 import { spendChart } from './chart.js';
 import { describe } from './feed.js';
@@ -15,10 +15,11 @@ function used(u) {
   return Math.max(0, rate, ...spend);
 }
 
-function bar(label, share, title) {
+/** A bar of what is left (`used` in [0, 1]): full when untouched, red when nearly gone. */
+function bar(label, used, title) {
   const fill = el('span');
-  fill.style.width = `${Math.round(share * 1000) / 10}%`; // CSSOM, which the CSP allows
-  const cls = share >= 0.9 ? 'bar high' : share >= 0.6 ? 'bar mid' : 'bar';
+  fill.style.width = `${Math.round((1 - used) * 1000) / 10}%`; // CSSOM, which the CSP allows
+  const cls = used >= 0.9 ? 'bar high' : used >= 0.6 ? 'bar mid' : 'bar';
   return el('div', { class: 'limit', title }, label, el('div', { class: cls }, fill));
 }
 
@@ -64,6 +65,7 @@ export class Keys {
 
   async load() {
     const [keys, usage] = await Promise.all([api('/keys'), api('/usage')]);
+    if (!session.get()) return []; // logged out meanwhile: show nothing
     this.keys = keys;
     this.usage = new Map(usage.map((u) => [u.id, u]));
     this.render();
@@ -153,6 +155,7 @@ function policyList(p, k, u) {
 /** Fills the detail section for key `id`. */
 export async function showDetail(section, id, { onRevoke, onResume, onClose }) {
   const u = await api(`/keys/${encodeURIComponent(id)}/usage`);
+  if (!session.get()) return; // logged out meanwhile
   const k = u.key;
   const p = u.permissions ?? {};
   const now = Date.parse(u.now) || Date.now();
