@@ -1,17 +1,19 @@
 // The spend chart of one limit: what the key spent over its current rolling window, as a step
 // line, against the cap. Inline SVG built with DOM calls (the CSP allows no inline anything).
 
-import { svg, el, amount, assetName, fraction } from './util.js';
+import { svg, el, amount, assetName, duration, fraction } from './util.js';
 
 const W = 360, H = 150, L = 8, R = 8, T = 14, B = 22;
 
 /**
  * `limit`: {asset, window, window_secs, cap, spent}; `series`: [{at, asset, amount}] (the
- * key's reservations, any asset); `now`: ms.
+ * key's reservations, any asset); `now` and `issuedAt`: ms.
  */
-export function spendChart(limit, series, now) {
-  const span = (limit.window_secs || 86400) * 1000;
-  const start = now - span;
+export function spendChart(limit, series, now, issuedAt) {
+  const window = (limit.window_secs || 86400) * 1000;
+  // A key younger than the window has no history before it was issued: start there.
+  const start = Math.max(now - window, Number.isFinite(issuedAt) ? issuedAt : -Infinity);
+  const span = Math.max(1000, now - start);
   const points = series
     .filter((s) => s.asset === limit.asset)
     .map((s) => ({ t: Date.parse(s.at), v: BigInt(s.amount) }))
@@ -43,7 +45,7 @@ export function spendChart(limit, series, now) {
     svg('path', { class: 'spend', d }),
     svg('line', { class: 'cap', x1: L, x2: W - R, y1: capY, y2: capY }),
     svg('text', { x: W - R, y: Number(capY) - 3, 'text-anchor': 'end' }, `cap ${amount(limit.asset, limit.cap)}`),
-    svg('text', { x: L, y: H - 6 }, `−${limit.window}`),
+    svg('text', { x: L, y: H - 6 }, start > now - window ? `issued, ${duration(span)} ago` : `−${limit.window}`),
     svg('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, 'now'),
     ...steps.map((s) => svg('circle', { cx: x(s.t), cy: y(s.v), r: 2.5, class: 'spend' },
       svg('title', {}, `${new Date(s.t).toLocaleString()}: ${amount(limit.asset, s.v.toString())} in the window`))));

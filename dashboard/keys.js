@@ -178,7 +178,7 @@ export async function showDetail(section, id, { onRevoke, onResume, onClose }) {
     el('details', { open: tomlOpen }, el('summary', {}, 'policy file (TOML)'), el('pre', {}, u.policy_toml ?? '')),
     el('h3', {}, 'Spend against the caps'),
     (u.limits ?? []).length
-      ? el('div', { class: 'charts' }, u.limits.map((l) => spendChart(l, u.spend_series ?? [], now)))
+      ? el('div', { class: 'charts' }, u.limits.map((l) => spendChart(l, u.spend_series ?? [], now, Date.parse(k.created_at))))
       : el('p', { class: 'muted' }, 'This key has no spend caps.'),
     el('h3', {}, 'Recent activity'),
     (u.recent ?? []).length

@@ -124,14 +124,18 @@ try {
   // 3. The live feed shows the agent's requests, allowed and denied, as they happen.
   const chain = await rpc(AGENT, 'eth_chainId')
   check(typeof chain.result === 'string', `eth_chainId answered: ${JSON.stringify(chain)}`)
-  const sign = await rpc(AGENT, 'eth_signTransaction', [{
-    to: '0x00000000000000000000000000000000000000bb', value: '0x2386f26fc10000', gas: '0x5208',
-    maxFeePerGas: '0x3b9aca00', maxPriorityFeePerGas: '0x1',
-  }])
-  check(typeof sign.result === 'string', `eth_signTransaction allowed: ${JSON.stringify(sign)}`)
+  // Three transactions (0.01, 0.02 and 0.005 ETH), a moment apart, for the spend chart.
+  for (const value of ['0x2386f26fc10000', '0x470de4df820000', '0x11c37937e08000']) {
+    await new Promise((r) => setTimeout(r, 700))
+    const sign = await rpc(AGENT, 'eth_signTransaction', [{
+      to: '0x00000000000000000000000000000000000000bb', value, gas: '0x5208',
+      maxFeePerGas: '0x3b9aca00', maxPriorityFeePerGas: '0x1',
+    }])
+    check(typeof sign.result === 'string', `eth_signTransaction allowed: ${JSON.stringify(sign)}`)
+  }
   const denied = await rpc(AGENT, 'eth_sign', [WALLET, '0x00'])
   check(denied.error?.code === 4001, `eth_sign denied: ${JSON.stringify(denied)}`)
-  await page.waitForFunction((id) => document.querySelectorAll(`#feed li[data-key-id="${id}"]`).length >= 3, KEY_ID)
+  await page.waitForFunction((id) => document.querySelectorAll(`#feed li[data-key-id="${id}"]`).length >= 5, KEY_ID)
   const feedText = await page.textContent('#feed')
   check(feedText.includes('method_not_allowed'), 'the denial and its violation code are in the feed')
   check(feedText.includes('eth_signTransaction') && feedText.includes('0.01 ETH'), 'the allowed transaction is summarized')
