@@ -23,8 +23,8 @@ const keys = new Keys({
 const feed = new Feed($('feed'), $('feed-state'), {
   keyName: (id) => keys.name(id),
   onEntry: (e) => {
-    if (e.event || e.action === 'anomaly' || e.event === 'anomaly') refreshSoon(200);
-    else refreshSoon(2000);
+    if (e.action === 'anomaly' || e.event === 'anomaly' || e.kind) anomaliesSoon();
+    refreshSoon(e.event || e.actor === 'admin' ? 200 : 2000);
   },
 });
 $('feed-pause').addEventListener('change', (e) => { feed.paused = e.target.checked; });
@@ -44,6 +44,8 @@ function logout(message = '') {
   keys.clear();
   while (timers.length) clearInterval(timers.pop());
   clearTimeout(refreshTimer);
+  clearTimeout(anomaliesTimer);
+  anomaliesTimer = null;
   refreshTimer = null;
   for (const id of ['confirm-title', 'confirm-body', 'confirm-word']) $(id).textContent = '';
   if ($('confirm').open) $('confirm').close();
@@ -76,8 +78,16 @@ function refreshSoon(ms) {
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
     try { await refresh(); } catch (err) { fail(err); }
-    if (ms < 1000) await loadAnomalies().catch(fail);
   }, ms);
+}
+
+let anomaliesTimer = null;
+function anomaliesSoon() {
+  if (anomaliesTimer) return;
+  anomaliesTimer = setTimeout(() => {
+    anomaliesTimer = null;
+    loadAnomalies().catch(fail);
+  }, 300);
 }
 
 async function loadAnomalies() {

@@ -119,7 +119,18 @@ try {
   check((await row.textContent()).includes('full-access'), 'the row shows the profile')
   check((await context.cookies()).length === 0, 'no cookie is set')
   await page.waitForFunction(() => document.getElementById('feed-state').dataset.state === 'live')
+  check((await page.textContent('#anomalies')).includes('no anomalies'), 'anomalies panel (404 or empty: none)')
   step('logged in, key listed, feed live')
+
+  // Filter and sort.
+  await page.fill('#filter', 'read-only')
+  await page.waitForFunction(() => document.querySelectorAll('#keys tbody tr').length === 1)
+  check(!(await row.isVisible().catch(() => false)), 'the filter hides the other key')
+  await page.fill('#filter', '')
+  await page.click('#keys th[data-sort="name"]')
+  const names = await page.$$eval('#keys tbody tr a.key', (as) => as.map((a) => a.textContent))
+  check(names.join() === [...names].sort().join() && names.length === 2, `sorted by name: ${names}`)
+  step('filter and sort')
 
   // 3. The live feed shows the agent's requests, allowed and denied, as they happen.
   const chain = await rpc(AGENT, 'eth_chainId')
