@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One-time set-up: the pinned development tools (anvil, cast, forge, solc), the contract
-# packages the sandbox deploys (OpenZeppelin, Uniswap V2) and viem, from the npm registry; and
-# web3.py for the end-to-end client tests, from PyPI (requirements.txt).
+# packages the sandbox deploys (OpenZeppelin, Uniswap V2), viem and playwright-core, from the
+# npm registry; web3.py for the end-to-end client tests, from PyPI (requirements.txt); and
+# Chromium for the dashboard's browser test, from the system's package manager (apt).
 # Idempotent and quick when already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d node_modules/@uniswap/v2-periphery ] \
-  || [ ! -f node_modules/viem/package.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  || [ ! -f node_modules/viem/package.json ] || [ ! -f node_modules/playwright-core/package.json ] \
+  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing pinned tools under tools/node_modules" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
@@ -21,4 +23,17 @@ web3_pin="$(sed -n 's/^web3==\([^[:space:]]*\).*/\1/p' requirements.txt)"
 if ! python3 -c "import sys, web3; sys.exit(web3.__version__ != '$web3_pin')" 2>/dev/null; then
   echo "installing Python packages of requirements.txt (web3 $web3_pin)" >&2
   python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+fi
+
+# Chromium (headless) for the dashboard's browser test (crates/valet-cli/tests/browser), driven
+# by the pinned playwright-core. Installed from apt when missing and we are root.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Chromium for the dashboard's browser test (apt-get)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2 \
+      || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2; }
+  else
+    echo "Chromium is missing (/usr/bin/chromium): run as root: apt-get install -y chromium chromium-driver" >&2
+    exit 1
+  fi
 fi

@@ -25,7 +25,7 @@ step "the committed contract artifacts match their sources"
 node tools/compile-contracts.js --check
 step "forge tests of the EIP-7702 delegate (offline, solc through tools/solc-shim.js)"
 tools/forge-test.sh
-step "tests"
+step "tests (the dashboard's among them, in headless Chromium)"
 cargo test --workspace --locked
 step "benchmarks and fuzz targets build"
 cargo bench --workspace --locked --no-run

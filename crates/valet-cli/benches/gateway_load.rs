@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench -p valet-cli --bench gateway_load
 //! VALET_LOAD_SECS=30 VALET_LOAD_CONNS=64 cargo bench -p valet-cli --bench gateway_load
+//! VALET_LOAD_SSE=4 cargo bench -p valet-cli --bench gateway_load   # with 4 live-feed readers
 //! ```
 //!
 //! Starts anvil, `valet init`s a temporary home (SQLite, the durable default), runs
@@ -14,6 +15,12 @@
 //! gateway's peak RSS and CPU, the raw signing rate of this machine on one core and the
 //! ratio, the targets beside them, and what `valet audit verify` says afterwards. It asserts
 //! nothing about speed; it fails only if the set-up fails or the audit log does not verify.
+//!
+//! With `VALET_LOAD_SSE=N` (N > 0) the load runs twice on the same gateway: once as above, then
+//! with N subscribers reading the dashboard's live feed (`GET /api/v1/events`, one event per
+//! audit entry) for the whole run. It prints both throughputs, their ratio (target: at most a
+//! 10% drop), and how many of the measured requests' events each subscriber received. The
+//! table above that ratio is from the run with subscribers.
 //!
 //! The load generator runs on the same machine and takes CPU from the gateway; the figures
 //! are a floor, not a ceiling.
@@ -33,7 +40,7 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         Arc,
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicU8, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -48,6 +55,8 @@ const TARGET_RPS: f64 = 5_000.0;
 const TARGET_P99_MS: f64 = 20.0;
 const TARGET_RSS_MB: f64 = 100.0;
 const TARGET_RATIO: f64 = 0.25;
+/// Throughput with live-feed subscribers over throughput without.
+const TARGET_SSE_RATIO: f64 = 0.90;
 
 /// Phases the load tasks follow.
 const WARMUP: u8 = 0;
@@ -83,11 +92,12 @@ fn main() -> anyhow::Result<()> {
     let secs = env_num("VALET_LOAD_SECS", 10).max(1);
     let warmup = env_num("VALET_LOAD_WARMUP_SECS", 2);
     let conns = env_num("VALET_LOAD_CONNS", 64).max(1) as usize;
+    let sse = env_num("VALET_LOAD_SSE", 0) as usize;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(secs, warmup, conns))
+    runtime.block_on(run(secs, warmup, conns, sse))
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped.
@@ -314,11 +324,16 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "meets" } else { "MISSES" }
 }
 
-async fn run(secs: u64, warmup: u64, conns: usize) -> anyhow::Result<()> {
+async fn run(secs: u64, warmup: u64, conns: usize, sse: usize) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "gateway_load: {conns} keep-alive connections, eth_signTransaction, {warmup} s warm-up, \
-         {secs} s measured, {cpus} CPUs shared by anvil, the gateway and this load generator"
+         {secs} s measured, {cpus} CPUs shared by anvil, the gateway and this load generator{}",
+        if sse > 0 {
+            format!("; then again with {sse} live-feed (SSE) subscribers")
+        } else {
+            String::new()
+        }
     );
 
     // The raw signing rate of this machine, on one core, before any load.
@@ -411,31 +426,44 @@ async fn run(secs: u64, warmup: u64, conns: usize) -> anyhow::Result<()> {
         "the first eth_signTransaction failed: {probe}"
     );
 
-    let phase = Arc::new(AtomicU8::new(WARMUP));
-    let tasks: Vec<_> = (0..conns)
-        .map(|_| tokio::spawn(connection(url.clone(), token.clone(), body, phase.clone())))
-        .collect();
-    tokio::time::sleep(Duration::from_secs(warmup)).await;
-    let load0 = loadavg();
-    let cpu0 = proc_cpu_secs(pid);
-    let me0 = proc_cpu_secs(std::process::id());
-    let t0 = Instant::now();
-    phase.store(MEASURE, Ordering::Release);
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    phase.store(STOP, Ordering::Release);
-    let window = t0.elapsed().as_secs_f64();
-    let cpu1 = proc_cpu_secs(pid);
-    let me1 = proc_cpu_secs(std::process::id());
-    let load1 = loadavg();
-    let mut latencies = Vec::new();
-    let (mut errors, mut total_ok, mut first_error) = (0u64, 1u64, None);
-    for t in tasks {
-        let s = t.await?;
-        latencies.extend(s.latencies);
-        errors += s.errors;
-        total_ok += s.total_ok;
-        first_error = first_error.or(s.first_error);
-    }
+    let spec = Load {
+        url: &url,
+        token: &token,
+        body,
+        conns,
+        warmup,
+        secs,
+        pid,
+    };
+    // With live-feed subscribers: a run without them first, for the ratio.
+    let (baseline, feed) = if sse > 0 {
+        let baseline = spec.run(&[]).await?;
+        let admin = fs::read_to_string(home.join("admin.token"))?;
+        let feed = subscribe(&listen, admin.trim(), sse).await?;
+        (Some(baseline), Some(feed))
+    } else {
+        (None, None)
+    };
+    let counters: Vec<Arc<AtomicU64>> = feed.iter().flat_map(|f| f.counts.clone()).collect();
+    let Measured {
+        mut latencies,
+        errors,
+        total_ok,
+        first_error,
+        window,
+        cpu0,
+        cpu1,
+        me0,
+        me1,
+        load0,
+        load1,
+        delivered,
+    } = spec.run(&counters).await?;
+    let total_ok = total_ok + 1 + baseline.as_ref().map_or(0, |b| b.total_ok);
+    // Read before the gateway stops (which ends every stream).
+    let dropped = feed
+        .as_ref()
+        .map_or(0, |f| f.dropped.load(Ordering::Relaxed));
     let hwm_kb = proc_status_kb(pid, "VmHWM");
     let rss_kb = proc_status_kb(pid, "VmRSS");
 
@@ -531,6 +559,42 @@ async fn run(secs: u64, warmup: u64, conns: usize) -> anyhow::Result<()> {
         TARGET_RATIO * 100.0,
         verdict(ratio >= TARGET_RATIO)
     );
+    if let (Some(b), Some(feed)) = (&baseline, &feed) {
+        let base_rps = b.latencies.len() as f64 / b.window;
+        let sse_ratio = rps / base_rps;
+        println!(
+            "{:<34} {:>14.0}",
+            "throughput, no feed subscriber", base_rps
+        );
+        println!(
+            "{:<34} {:>14.0}",
+            format!("throughput, {} feed subscribers", feed.counts.len()),
+            rps
+        );
+        println!(
+            "{:<34} {:>13.1}%   >= {:.0}% ({})",
+            "with feed / without",
+            sse_ratio * 100.0,
+            TARGET_SSE_RATIO * 100.0,
+            verdict(sse_ratio >= TARGET_SSE_RATIO)
+        );
+        // Events that arrived during the measured window, per measured request (boundary
+        // effects make it approximate; well below 100% means events were dropped).
+        let shares: Vec<f64> = delivered
+            .iter()
+            .map(|&d| d as f64 / n.max(1) as f64)
+            .collect();
+        let min = shares.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "{:<34} {:>13.1}%   (events/s per subscriber {:.0})",
+            "feed events delivered, worst reader",
+            min * 100.0,
+            delivered.iter().copied().min().unwrap_or(0) as f64 / window
+        );
+        if dropped > 0 {
+            println!("feed subscribers disconnected during the run: {dropped}");
+        }
+    }
     println!(
         "{:<34} {:>14}",
         "machine load average (1 min)",
@@ -557,4 +621,150 @@ async fn run(secs: u64, warmup: u64, conns: usize) -> anyhow::Result<()> {
     ensure!(verify.status.success(), "the audit log does not verify");
     drop(anvil);
     Ok(())
+}
+
+/// How to drive one measured run.
+struct Load<'a> {
+    url: &'a str,
+    token: &'a str,
+    body: &'static str,
+    conns: usize,
+    warmup: u64,
+    secs: u64,
+    /// The gateway's process id (for its CPU time).
+    pid: u32,
+}
+
+/// What one measured run saw.
+struct Measured {
+    latencies: Vec<u32>,
+    errors: u64,
+    total_ok: u64,
+    first_error: Option<String>,
+    window: f64,
+    cpu0: Option<(f64, f64)>,
+    cpu1: Option<(f64, f64)>,
+    me0: Option<(f64, f64)>,
+    me1: Option<(f64, f64)>,
+    load0: String,
+    load1: String,
+    /// Per feed subscriber: events received during the measured window.
+    delivered: Vec<u64>,
+}
+
+impl Load<'_> {
+    /// Warm-up, then the measured window; `feed` counts each subscriber's events.
+    async fn run(&self, feed: &[Arc<AtomicU64>]) -> anyhow::Result<Measured> {
+        let phase = Arc::new(AtomicU8::new(WARMUP));
+        let tasks: Vec<_> = (0..self.conns)
+            .map(|_| {
+                tokio::spawn(connection(
+                    self.url.to_string(),
+                    self.token.to_string(),
+                    self.body,
+                    phase.clone(),
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(self.warmup)).await;
+        let load0 = loadavg();
+        let cpu0 = proc_cpu_secs(self.pid);
+        let me0 = proc_cpu_secs(std::process::id());
+        let seen0: Vec<u64> = feed.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let t0 = Instant::now();
+        phase.store(MEASURE, Ordering::Release);
+        tokio::time::sleep(Duration::from_secs(self.secs)).await;
+        phase.store(STOP, Ordering::Release);
+        let window = t0.elapsed().as_secs_f64();
+        let cpu1 = proc_cpu_secs(self.pid);
+        let me1 = proc_cpu_secs(std::process::id());
+        // Events already in flight for requests of the window still count.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let delivered = feed
+            .iter()
+            .zip(seen0)
+            .map(|(c, s)| c.load(Ordering::Relaxed) - s)
+            .collect();
+        let load1 = loadavg();
+        let mut latencies = Vec::new();
+        let (mut errors, mut total_ok, mut first_error) = (0u64, 0u64, None);
+        for t in tasks {
+            let s = t.await?;
+            latencies.extend(s.latencies);
+            errors += s.errors;
+            total_ok += s.total_ok;
+            first_error = first_error.or(s.first_error);
+        }
+        Ok(Measured {
+            latencies,
+            errors,
+            total_ok,
+            first_error,
+            window,
+            cpu0,
+            cpu1,
+            me0,
+            me1,
+            load0,
+            load1,
+            delivered,
+        })
+    }
+}
+
+/// Live-feed subscribers reading `GET /api/v1/events` as the dashboard does.
+struct Feed {
+    /// Events each subscriber has received.
+    counts: Vec<Arc<AtomicU64>>,
+    /// Subscribers whose stream ended or failed.
+    dropped: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// Connects `n` subscribers to the live feed and counts the events each receives.
+async fn subscribe(listen: &str, admin_token: &str, n: usize) -> anyhow::Result<Feed> {
+    let client = reqwest::Client::new();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let mut counts = vec![];
+    let mut tasks = vec![];
+    for _ in 0..n {
+        let mut resp = client
+            .get(format!("http://{listen}/api/v1/events"))
+            .bearer_auth(admin_token)
+            .send()
+            .await
+            .context("subscribing to the live feed")?;
+        ensure!(
+            resp.status().is_success(),
+            "GET /api/v1/events: {}",
+            resp.status()
+        );
+        let count = Arc::new(AtomicU64::new(0));
+        let (c, d) = (count.clone(), dropped.clone());
+        tasks.push(tokio::spawn(async move {
+            // Each event is one audit entry: count its `"seq":` (a chunk may split it).
+            const NEEDLE: &[u8] = b"\"seq\":";
+            let mut carry: Vec<u8> = vec![];
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                carry.extend_from_slice(&chunk);
+                let found = carry.windows(NEEDLE.len()).filter(|w| *w == NEEDLE).count();
+                c.fetch_add(found as u64, Ordering::Relaxed);
+                let keep = carry.len().min(NEEDLE.len() - 1);
+                carry.drain(..carry.len() - keep);
+            }
+            d.fetch_add(1, Ordering::Relaxed);
+        }));
+        counts.push(count);
+    }
+    Ok(Feed {
+        counts,
+        dropped,
+        tasks,
+    })
 }

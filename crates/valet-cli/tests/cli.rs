@@ -11,6 +11,8 @@
 
 #[path = "cli/clients.rs"]
 mod clients;
+#[path = "cli/dashboard.rs"]
+mod dashboard;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
 #[path = "cli/onchain.rs"]

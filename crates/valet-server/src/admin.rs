@@ -260,7 +260,8 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// Refuses any request without the admin token (compared in constant time).
+/// Refuses any request without the admin token (compared in constant time), and
+/// state-changing requests that look forged by another site ([`crate::dashboard::forgery`]).
 pub(crate) async fn require_admin(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -278,6 +279,9 @@ pub(crate) async fn require_admin(
         .into();
     if !ok || gateway.admin_token.is_empty() {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
+    }
+    if let Some(why) = crate::dashboard::forgery(request.method(), &headers, gateway.trust_proxy) {
+        return error(StatusCode::FORBIDDEN, why);
     }
     next.run(request).await
 }
@@ -342,9 +346,7 @@ pub(crate) async fn issue_key(
     .await
     {
         Ok(k) => {
-            let _ = gateway
-                .events
-                .send(json!({ "event": "key.issue", "key": key_json(&k.record, now) }));
+            gateway.publish(&json!({ "event": "key.issue", "key": key_json(&k.record, now) }));
             (StatusCode::CREATED, Json(k.to_json())).into_response()
         }
         Err(IssueError::Store(e)) => internal(e),
@@ -411,9 +413,7 @@ pub(crate) async fn revoke_key(
             if !revoked && gateway.store.key(&id).await.ok().flatten().is_none() {
                 return error(StatusCode::NOT_FOUND, format!("no key {id}"));
             }
-            let _ = gateway
-                .events
-                .send(json!({ "event": "key.revoke", "id": id }));
+            gateway.publish(&json!({ "event": "key.revoke", "id": id }));
             let mut v = json!({ "id": id, "revoked": true, "already_revoked": !revoked });
             let sender = gateway.owner_sender();
             if let Some(owner) = gateway.owner_chain(&sender)
@@ -434,9 +434,7 @@ pub(crate) async fn revoke_all(State(gateway): State<Arc<Gateway>>) -> Response 
         Ok(n) => {
             gateway.mark_revoked(None);
             gateway.metrics.keys_revoked(n);
-            let _ = gateway
-                .events
-                .send(json!({ "event": "key.revoke_all", "revoked": n }));
+            gateway.publish(&json!({ "event": "key.revoke_all", "revoked": n }));
             let mut v = json!({ "revoked": n });
             let sender = gateway.owner_sender();
             if let Some(owner) = gateway.owner_chain(&sender) {
@@ -459,9 +457,7 @@ pub(crate) async fn resume_key(
         Ok(true) => {
             gateway.mark_resumed(&id);
             gateway.metrics.key_resumed();
-            let _ = gateway
-                .events
-                .send(json!({ "event": "key.resume", "id": id }));
+            gateway.publish(&json!({ "event": "key.resume", "id": id }));
             Json(json!({ "id": id, "resumed": true })).into_response()
         }
         Ok(false) => match gateway.store.key(&id).await {
@@ -557,7 +553,7 @@ pub(crate) async fn events(State(gateway): State<Arc<Gateway>>) -> Response {
     let stream = tokio_stream::wrappers::BroadcastStream::new(gateway.events.subscribe())
         .filter_map(|item| async move {
             item.ok()
-                .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(v.to_string())))
+                .map(|v| Ok::<_, std::convert::Infallible>(Event::default().data(&*v)))
         });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())

@@ -613,7 +613,7 @@ impl Gateway {
             };
             for e in &entries {
                 if self.events.receiver_count() > 0 {
-                    let _ = self.events.send(valet_store::entry_to_json(e));
+                    self.publish(&valet_store::entry_to_json(e));
                 }
                 first.get_or_insert(e.seq);
                 if let Some(body) = anomaly_json(e) {
@@ -638,9 +638,7 @@ impl Gateway {
             match self.store.suspend_key(key_id, now, record).await {
                 Ok(true) => {
                     self.metrics.key_suspended();
-                    let _ = self
-                        .events
-                        .send(json!({ "event": "key.suspend", "id": key_id }));
+                    self.publish(&json!({ "event": "key.suspend", "id": key_id }));
                 }
                 Ok(false) => {}
                 Err(e) => {

@@ -86,7 +86,8 @@ pub struct Gateway {
     pub(crate) nonces: NonceManager,
     pub(crate) keys: RwLock<HashMap<String, Arc<KeyEntry>>>,
     pub(crate) admin_token: String,
-    pub(crate) events: broadcast::Sender<Value>,
+    /// The live feed: each event serialized once, shared by every subscriber.
+    pub(crate) events: broadcast::Sender<Arc<str>>,
     pub(crate) trust_proxy: bool,
     pub(crate) checkpoint: Option<valet_store::Checkpoint>,
     pub(crate) metrics: crate::metrics::Metrics,
@@ -237,9 +238,14 @@ impl Gateway {
         };
         // Build the feed's JSON only when someone watches (it is on the /rpc hot path).
         for e in entries.iter().filter(|_| self.events.receiver_count() > 0) {
-            let _ = self.events.send(valet_store::entry_to_json(e));
+            self.publish(&valet_store::entry_to_json(e));
         }
         Ok(revoked)
+    }
+
+    /// Sends an event to the live feed's subscribers, serialized once for all of them.
+    pub(crate) fn publish(&self, event: &Value) {
+        let _ = self.events.send(Arc::from(event.to_string()));
     }
 
     /// Handles one JSON-RPC request object (already checked to be an object).

@@ -1,8 +1,8 @@
-//! The HTTP surface: `POST /rpc` for agents, `/api/v1` for the owner. Only this module and
-//! `wire` know HTTP and JSON-RPC.
+//! The HTTP surface: `POST /rpc` for agents, `/api/v1` for the owner, the dashboard at `/`.
+//! Only this module, `wire` and the handlers it routes to know HTTP and JSON-RPC.
 
 use crate::{
-    admin,
+    admin, dashboard,
     gateway::{Caller, Gateway},
     wire::{self, MAX_BATCH, MAX_BODY, MAX_DEPTH, RpcError},
 };
@@ -17,7 +17,7 @@ use axum::{
 use serde_json::Value;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-/// The whole router: `/rpc` and `/api/v1`.
+/// The whole router: `/rpc`, `/api/v1`, `/metrics` and the dashboard (`/`, `/assets/…`).
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let api = Router::new()
         .route("/keys", get(admin::list_keys).post(admin::issue_key))
@@ -26,6 +26,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/keys/{id}/revoke", post(admin::revoke_key))
         .route("/keys/{id}/resume", post(admin::resume_key))
         .route("/anomalies", get(admin::anomalies))
+        .route("/keys/{id}/usage", get(dashboard::key_usage))
+        .route("/usage", get(dashboard::usage))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))
         .route("/events", get(admin::events))
@@ -36,6 +38,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/rpc", post(rpc))
         .route("/metrics", get(metrics))
+        .route("/", get(dashboard::asset))
+        .route("/assets/{file}", get(dashboard::asset))
         .nest("/api/v1", api)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -2,6 +2,7 @@
 
 mod admin;
 mod anomaly;
+mod dashboard;
 mod gateway;
 mod http;
 mod metrics;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod anomaly;
+mod dashboard;
 mod env;
 mod errors;
 mod flow;
