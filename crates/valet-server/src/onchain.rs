@@ -285,7 +285,14 @@ impl OwnerChain<'_> {
         let valid_until = expires_at.as_second().max(0) as u64;
         let data =
             account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
-        let hash = self.send("grant the session key", data).await?;
+        let hash = match self.send("grant the session key", data).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                // Never granted: its key is of no use to anyone.
+                let _ = std::fs::remove_file(onchain.sessions.join(file_name(key_id)));
+                return Err(e);
+            }
+        };
         let address = session.address();
         lock(&onchain.signers).insert(key_id.to_string(), Arc::new(session));
         Ok((address, hash))

@@ -117,6 +117,19 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
             .await,
     );
 
+    // Before delegation an on-chain key cannot be issued: a clear error, nothing stored.
+    let policy = home.write("swap.toml", &chain.swap_policy());
+    let early = home.run(&[
+        "key", "issue", "--name", "early", "--policy", &policy, "--mode", "onchain",
+    ]);
+    assert_eq!(early.code, 1, "{early:?}");
+    assert!(
+        early.stderr.contains("valet wallet delegate"),
+        "{}",
+        early.stderr
+    );
+    assert_eq!(home.ok(&["key", "list", "--json"]).stdout.trim(), "[]");
+
     // Delegate: the account contract is deployed and the wallet points at it; again is a no-op.
     let out = home
         .command(&[
@@ -164,7 +177,6 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
 
     // The gateway with a relayer; an on-chain swap-only key (1 000 tUSD a day).
     let server = home.serve_with(&["--relayer-keystore", &relayer_path], &relayer_env);
-    let policy = home.write("swap.toml", &chain.swap_policy());
     let issued = home.issue(&[
         "--name",
         "onchain-bot",
