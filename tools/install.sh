@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up: the pinned development tools (anvil, cast, forge, solc), the contract
 # packages the sandbox deploys (OpenZeppelin, Uniswap V2), viem and playwright-core, from the
-# npm registry; web3.py for the end-to-end client tests, from PyPI (requirements.txt); and
-# Chromium for the dashboard's browser test, from the system's package manager (apt).
+# npm registry; web3.py for the end-to-end client tests, from PyPI (requirements.txt); and with
+# --browser, Chromium for the dashboard's browser test, from the system's package manager (apt).
 # Idempotent and quick when already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,8 +26,9 @@ if ! python3 -c "import sys, web3; sys.exit(web3.__version__ != '$web3_pin')" 2>
 fi
 
 # Chromium (headless) for the dashboard's browser test (crates/valet-cli/tests/browser), driven
-# by the pinned playwright-core. Installed from apt when missing and we are root.
-if [ ! -x /usr/bin/chromium ]; then
+# by the pinned playwright-core: only with --browser (tools/test.sh); the sandbox needs none.
+# Installed from apt when missing and we are root.
+if [ "${1:-}" = --browser ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Chromium for the dashboard's browser test (apt-get)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2 \

@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "pinned tools"
-./tools/install.sh
+./tools/install.sh --browser
 if [ -z "${VALET_TEST_DATABASE_URL:-}" ]; then
   step "PostgreSQL for the store's conformance suite"
   VALET_TEST_DATABASE_URL="$(tools/postgres.sh)"
