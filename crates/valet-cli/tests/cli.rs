@@ -21,6 +21,8 @@ mod onchain;
 mod report;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/sandbox.rs"]
+mod sandbox;
 #[path = "cli/signing.rs"]
 mod signing;
 #[path = "cli/support.rs"]

@@ -18,8 +18,14 @@ use valet_store::{Checkpoint, GroupCommit, KeyMode};
 /// JSON-RPC: what it tried and what happened is printed as a table, then the audit log is
 /// verified. With --keep everything stays up and the URLs are printed.
 ///
+/// With --onchain the wallet is first delegated with EIP-7702 to Valet's account contract and
+/// the key is an on-chain key (its session key granted on chain, its transactions relayed and
+/// paid by a relayer); the agent then also plays a stolen session key signing around the
+/// gateway, and the chain refuses it.
+///
 /// Examples:
 ///   valet sandbox
+///   valet sandbox --onchain
 ///   valet sandbox --keep
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -27,6 +33,9 @@ pub(crate) struct Args {
     /// Leave the chain and the gateway running and print how to reach them.
     #[arg(long)]
     keep: bool,
+    /// Use an on-chain key (EIP-7702 session key) and show the chain enforcing its scope.
+    #[arg(long)]
+    onchain: bool,
 }
 
 const STRANGER: Address = Address::with_last_byte(0x5a);
@@ -34,7 +43,7 @@ const DEADLINE: u64 = 4_000_000_000;
 const TUSD: u64 = 1_000_000;
 
 fn step(n: usize, what: &str) {
-    eprintln!("[{n}/6] {what}");
+    eprintln!("[{n}/7] {what}");
 }
 
 /// The scripted agent: plain JSON-RPC with the bearer header, as any client library sends.
@@ -65,6 +74,16 @@ impl Agent {
         )
         .await
     }
+
+    /// As [`Self::send`] with the gas limit given, so Valet does not estimate it (an estimate
+    /// of a swap beyond the router's allowance would fail before the policy is asked).
+    async fn send_with_gas(&self, to: Address, data: Vec<u8>, gas: u64) -> anyhow::Result<Value> {
+        self.call(
+            "eth_sendTransaction",
+            json!([{ "from": self.wallet, "to": to, "data": hex::encode_prefixed(data), "gas": format!("0x{gas:x}") }]),
+        )
+        .await
+    }
 }
 
 /// What happened to one request, for the table.
@@ -82,7 +101,11 @@ fn outcome(resp: &Value) -> (bool, String) {
                 (true, Some(reason)) => reason.to_string(),
                 (true, None) => e["message"].as_str().unwrap_or("error").to_string(),
             };
-            (false, format!("denied {} {detail}", e["code"]))
+            let code = match &e["code"] {
+                Value::String(c) => c.clone(),
+                c => c.to_string(),
+            };
+            (false, format!("denied {code} {detail}"))
         }
     }
 }
@@ -121,8 +144,21 @@ impl Args {
         )
         .await?;
 
-        step(3, "starting the gateway");
         let dir = tempfile::tempdir()?;
+        let onchain = match self.onchain {
+            true => {
+                step(
+                    3,
+                    "delegating the wallet (EIP-7702) to Valet's account contract",
+                );
+                Some(delegate(&rpc, &anvil, &wallet, dir.path()).await?)
+            }
+            false => {
+                step(3, "gateway mode: nothing on chain to prepare");
+                None
+            }
+        };
+        step(4, "starting the gateway");
         let store = valet_store::open(&format!(
             "sqlite://{}",
             dir.path().join("valet.db").display()
@@ -140,7 +176,7 @@ impl Args {
             admin_token: admin_token.clone(),
             trust_proxy: false,
             checkpoint: Some(checkpoint.clone()),
-            onchain: None,
+            onchain,
         });
         let listener = tokio::net::TcpListener::bind(if self.keep {
             "127.0.0.1:8547"
@@ -156,7 +192,7 @@ impl Args {
         }));
 
         step(
-            4,
+            5,
             "issuing a swap-only key: the local router, 1 000 tUSD a day",
         );
         let policy = format!(
@@ -165,26 +201,47 @@ impl Args {
             sandbox.router,
             sandbox.token
         );
-        let issued = valet_server::issue(
-            store.as_ref(),
-            address,
-            None,
-            &policy,
-            KeyMode::Gateway,
-            jiff::Timestamp::now(),
-            None,
-        )
-        .await?;
+        // Through the admin API, as an owner would: an on-chain grant is signed by the wallet
+        // and relayed by the gateway.
+        let mode = if self.onchain {
+            KeyMode::Onchain
+        } else {
+            KeyMode::Gateway
+        };
+        let resp = reqwest::Client::new()
+            .post(format!("{gateway_url}/api/v1/keys"))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "policy_toml": policy, "mode": mode.as_str() }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let issued: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("issuing the key failed: {}", issued["error"]);
+        }
+        let key_id = issued["id"].as_str().context("no key id")?.to_string();
         let agent = Agent {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
             url: format!("{gateway_url}/rpc"),
-            key: issued.agent_key.token().to_string(),
+            key: issued["agent_key"]
+                .as_str()
+                .context("no agent key")?
+                .to_string(),
             wallet: address,
         };
+        // The session key as a thief who took it from the gateway's disk would use it.
+        let session = match self.onchain {
+            true => Some(Wallet::open(
+                &dir.path().join("sessions").join(format!("{key_id}.json")),
+                SESSION_PASSPHRASE,
+                valet_keys::KeystoreLimits::default(),
+            )?),
+            false => None,
+        };
 
-        step(5, "running the agent");
+        step(6, "running the agent");
         let (token, router, weth) = (sandbox.token, sandbox.router, sandbox.weth);
         let swap = |amount: u64, to: Address| {
             IUniswapV2Router02::swapExactTokensForETHCall {
@@ -203,13 +260,15 @@ impl Args {
             rows.push((what.to_string(), expect_allowed, allowed, text));
             allowed
         };
+        // As much as the daily cap (an on-chain key's approvals count against its on-chain cap,
+        // so an unlimited one would be refused there).
         let approve = ITestStablecoin::approveCall {
             spender: router,
-            amount: U256::MAX,
+            amount: U256::from(1000 * TUSD),
         }
         .abi_encode();
         let resp = agent.send(token, approve).await?;
-        if record("approve the router to spend tUSD", true, &resp) {
+        if record("approve the router to spend 1 000 tUSD", true, &resp) {
             wait(&upstream, &resp).await?;
         }
         let before = balance().await?;
@@ -236,13 +295,26 @@ impl Args {
         record(
             "swap 950 tUSD (past the 1 000 tUSD daily cap)",
             false,
-            &agent.send(router, swap(950 * TUSD, address)).await?,
+            &agent
+                .send_with_gas(router, swap(950 * TUSD, address), 300_000)
+                .await?,
         );
+        let stolen_transfer = ITestStablecoin::transferCall {
+            to: STRANGER,
+            amount: U256::from(50 * TUSD),
+        }
+        .abi_encode();
+        if let Some(session) = &session {
+            let resp =
+                around_the_gateway(&upstream, session, address, token, &stolen_transfer).await?;
+            record(
+                "a stolen session key signs that transfer itself",
+                false,
+                &resp,
+            );
+        }
         let revoked = reqwest::Client::new()
-            .post(format!(
-                "{gateway_url}/api/v1/keys/{}/revoke",
-                issued.record.id
-            ))
+            .post(format!("{gateway_url}/api/v1/keys/{key_id}/revoke"))
             .bearer_auth(&admin_token)
             .send()
             .await?
@@ -255,8 +327,18 @@ impl Args {
             false,
             &agent.call("eth_chainId", json!([])).await?,
         );
+        if let Some(session) = &session {
+            let approve_more = ITestStablecoin::approveCall {
+                spender: router,
+                amount: U256::from(TUSD),
+            }
+            .abi_encode();
+            let resp =
+                around_the_gateway(&upstream, session, address, token, &approve_more).await?;
+            record("the stolen session key approves after revoke", false, &resp);
+        }
 
-        step(6, "verifying the audit log");
+        step(7, "verifying the audit log");
         let verified =
             valet_server::verify_audit(store.as_ref(), Some(&Checkpoint::new(&checkpoint))).await?;
 
@@ -305,6 +387,105 @@ impl Args {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The passphrase the sandbox keeps its session keys under (a throwaway home).
+const SESSION_PASSPHRASE: &[u8] = b"sandbox";
+
+/// Deploys the account contract if missing and delegates `wallet` to it, paid by a fresh
+/// relayer; returns on-chain mode for the gateway (session keys under `dir/sessions`).
+async fn delegate(
+    rpc: &str,
+    anvil: &valet_chain::Anvil,
+    wallet: &Wallet,
+    dir: &std::path::Path,
+) -> anyhow::Result<valet_server::Onchain> {
+    use valet_chain::account;
+    let relayer = Wallet::random();
+    let deployer = alloy::network::EthereumWallet::from(anvil.dev_key(0));
+    let sender = valet_chain::Sender::new(rpc, deployer).await?;
+    sender
+        .call(
+            "fund the relayer",
+            relayer.address(),
+            U256::from(10u128.pow(19)),
+            vec![],
+        )
+        .await?;
+    let upstream = sender.upstream().clone();
+    let target = account::account_address()?;
+    if account::code(&upstream, target).await?.is_empty() {
+        sender
+            .send(
+                "deploy the account contract",
+                Some(account::CREATE2_DEPLOYER),
+                U256::ZERO,
+                account::deploy_calldata()?,
+                vec![],
+            )
+            .await?;
+    }
+    let nonce = upstream.pending_nonce(wallet.address()).await?;
+    let auth = wallet.sign_authorization(upstream.chain_id(), target, nonce)?;
+    let payer = valet_chain::Sender::new(rpc, relayer.network_wallet()).await?;
+    payer
+        .send(
+            "delegate the wallet",
+            Some(wallet.address()),
+            U256::ZERO,
+            Default::default(),
+            vec![auth],
+        )
+        .await?;
+    Ok(valet_server::Onchain::new(
+        dir.join("sessions"),
+        zeroize::Zeroizing::new(SESSION_PASSPHRASE.to_vec()),
+        Some((relayer, &upstream)),
+    )?)
+}
+
+/// `data` to `token`, signed as `executeWithKey` by the session key itself and sent to the
+/// wallet without the gateway. Answers like the gateway would (a result, or an error naming
+/// the account contract's revert), as seen by `eth_call`.
+async fn around_the_gateway(
+    upstream: &valet_chain::Upstream,
+    session: &Wallet,
+    wallet: Address,
+    token: Address,
+    data: &[u8],
+) -> anyhow::Result<Value> {
+    use valet_chain::account::{self, Call, ExecuteWithKey};
+    let payload = ExecuteWithKey {
+        calls: vec![Call {
+            target: token,
+            value: U256::ZERO,
+            data: data.to_vec().into(),
+        }],
+        nonce: U256::from(rand::random::<u64>()) << 64,
+        deadline: U256::from(DEADLINE),
+    };
+    let sig = session.sign_struct(&payload, &account::domain(upstream.chain_id(), wallet))?;
+    let calldata = account::execute_with_key_calldata(
+        payload.calls,
+        payload.nonce,
+        payload.deadline,
+        sig.as_bytes().to_vec().into(),
+    );
+    Ok(match upstream.call(wallet, &calldata).await {
+        Ok(_) => json!({ "result": "executed on chain" }),
+        Err(valet_chain::Error::Node { data, message, .. }) => {
+            let named = data
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(|d| hex::decode(d).ok())
+                .and_then(|d| account::decode_revert(&d))
+                .unwrap_or(message);
+            // The error's name is enough for the table.
+            let named = named.split('(').next().unwrap_or_default();
+            json!({ "error": { "code": "on chain", "message": format!("reverted {named}") } })
+        }
+        Err(e) => return Err(e.into()),
+    })
 }
 
 async fn wait(upstream: &valet_chain::Upstream, resp: &Value) -> anyhow::Result<()> {
