@@ -53,6 +53,18 @@ pub(crate) struct Pending {
     relayed: bool,
 }
 
+/// Requests without a valid agent key audited per client address and minute; beyond that they
+/// are only counted (in the next audited one), so a flood of bad credentials cannot fill the
+/// disk. Each is still answered 4100.
+pub(crate) const UNKNOWN_KEY_AUDITS_PER_MINUTE: u32 = 20;
+
+/// Addresses tracked for [`UNKNOWN_KEY_AUDITS_PER_MINUTE`] before the table is cleared.
+const UNKNOWN_KEY_ADDRESSES: usize = 10_000;
+
+/// Per client address: the minute, the entries audited in it, and those left unaudited since
+/// the last audited one.
+type UnknownKeyBudget = HashMap<Option<IpAddr>, (i64, u32, u64)>;
+
 /// How long a signed transaction may stay unknown to the node (never broadcast, or dropped)
 /// before it is treated as abandoned and its nonce is given to the next transaction.
 const ABANDONED_AFTER_SECS: i64 = 30;
@@ -92,6 +104,7 @@ pub struct Gateway {
     pub(crate) checkpoint: Option<valet_store::Checkpoint>,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) onchain: Option<crate::onchain::Onchain>,
+    unknown_keys: Mutex<UnknownKeyBudget>,
     pub(crate) monitor: crate::anomaly::Monitor,
 }
 
@@ -148,6 +161,7 @@ impl Gateway {
             checkpoint: parts.checkpoint.map(valet_store::Checkpoint::new),
             metrics: crate::metrics::Metrics::default(),
             onchain: parts.onchain,
+            unknown_keys: Mutex::new(HashMap::new()),
             monitor: crate::anomaly::Monitor::new(anomaly),
         })
     }
@@ -283,8 +297,14 @@ impl Gateway {
         let entry = match (entry, &presented) {
             (Some(entry), Some(p)) if p.matches(&entry.record.secret_hash) => entry,
             _ => {
-                self.audit_auth(&rid, now, None, method, caller.ip, AuthFailure::Unknown)
-                    .await?;
+                if let Some(unaudited) = self.unknown_key_budget(caller.ip, now) {
+                    let mut detail = json!({ "unauthorized": AuthFailure::Unknown.as_str() });
+                    if unaudited > 0 {
+                        detail["unaudited_before"] = json!(unaudited);
+                    }
+                    let record = agent_record(&rid, now, None, method, caller.ip, "deny", detail);
+                    self.audit_one(&rid, record).await?;
+                }
                 return Err(RpcError::Unauthorized(AuthFailure::Unknown));
             }
         };
@@ -583,6 +603,30 @@ impl Gateway {
                 Err(RpcError::MethodNotFound(method.to_string()))
             }
         }
+    }
+
+    /// Whether a request without a valid key from `ip` is audited now (see
+    /// [`UNKNOWN_KEY_AUDITS_PER_MINUTE`]); `Some(n)` with the `n` requests left unaudited
+    /// since the last audited one.
+    fn unknown_key_budget(&self, ip: Option<IpAddr>, now: Timestamp) -> Option<u64> {
+        let minute = now.as_second().div_euclid(60);
+        let mut table = lock(&self.unknown_keys);
+        if table.len() >= UNKNOWN_KEY_ADDRESSES && !table.contains_key(&ip) {
+            table.retain(|_, (m, _, _)| *m == minute);
+            if table.len() >= UNKNOWN_KEY_ADDRESSES {
+                table.clear();
+            }
+        }
+        let (m, audited, unaudited) = table.entry(ip).or_insert((minute, 0, 0));
+        if *m != minute {
+            (*m, *audited) = (minute, 0);
+        }
+        if *audited >= UNKNOWN_KEY_AUDITS_PER_MINUTE {
+            *unaudited += 1;
+            return None;
+        }
+        *audited += 1;
+        Some(std::mem::take(unaudited))
     }
 
     fn internal(&self, rid: &str, e: impl std::fmt::Display) -> RpcError {

@@ -405,3 +405,25 @@ async fn a_node_answering_garbage_gets_an_error_and_nothing_is_reserved() {
             .is_empty()
     );
 }
+
+/// A flood of bad credentials is answered every time but audited only up to the per-address
+/// budget, so it cannot fill the disk.
+#[tokio::test]
+async fn a_flood_of_unknown_keys_is_refused_but_audited_only_within_budget() {
+    let env = Env::start().await;
+    for _ in 0..50 {
+        let r = env
+            .rpc("valet_k0123456789ab_00", "eth_accounts", json!([]))
+            .await;
+        assert_eq!(code(&r), Some(4100), "{r}");
+    }
+    let log = env.admin(reqwest::Method::GET, "/audit").await;
+    let refused = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["unauthorized"] == "unknown")
+        .count();
+    // 20 a minute; the flood may straddle a minute boundary (then up to 40).
+    assert!((20..=40).contains(&refused), "{refused} audited of 50");
+}
