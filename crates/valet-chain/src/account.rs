@@ -338,6 +338,20 @@ pub async fn cap_state(
     }))
 }
 
+/// The account contract's error named in a node's refusal (the revert data of a failed
+/// `eth_call` or `eth_estimateGas`), if it is one.
+pub fn revert_of(e: &Error) -> Option<String> {
+    match e {
+        Error::Node {
+            data: Some(data), ..
+        } => data
+            .as_str()
+            .and_then(|d| alloy::primitives::hex::decode(d).ok())
+            .and_then(|d| decode_revert(&d)),
+        _ => None,
+    }
+}
+
 /// Names the account contract's custom error in revert `data` (e.g.
 /// `FunctionNotAllowed(0x…, 0xa9059cbb)`), if it is one.
 pub fn decode_revert(data: &[u8]) -> Option<String> {

@@ -547,13 +547,8 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
 /// anything else as it is.
 fn refusal(e: valet_chain::Error) -> OnchainError {
     match &e {
-        valet_chain::Error::Node { message, data, .. } => {
-            let named = data
-                .as_ref()
-                .and_then(|d| d.as_str())
-                .and_then(|d| alloy::primitives::hex::decode(d).ok())
-                .and_then(|d| account::decode_revert(&d));
-            OnchainError::Refused(named.unwrap_or_else(|| message.clone()))
+        valet_chain::Error::Node { message, .. } => {
+            OnchainError::Refused(account::revert_of(&e).unwrap_or_else(|| message.clone()))
         }
         valet_chain::Error::Reverted { what, hash } => {
             OnchainError::Refused(format!("{what}: transaction {hash} reverted"))

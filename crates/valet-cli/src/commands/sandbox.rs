@@ -473,13 +473,8 @@ async fn around_the_gateway(
     );
     Ok(match upstream.call(wallet, &calldata).await {
         Ok(_) => json!({ "result": "executed on chain" }),
-        Err(valet_chain::Error::Node { data, message, .. }) => {
-            let named = data
-                .as_ref()
-                .and_then(Value::as_str)
-                .and_then(|d| hex::decode(d).ok())
-                .and_then(|d| account::decode_revert(&d))
-                .unwrap_or(message);
+        Err(e @ valet_chain::Error::Node { .. }) => {
+            let named = account::revert_of(&e).unwrap_or_else(|| e.to_string());
             // The error's name is enough for the table.
             let named = named.split('(').next().unwrap_or_default();
             json!({ "error": { "code": "on chain", "message": format!("reverted {named}") } })
