@@ -422,7 +422,27 @@ async fn read_state(
         "valid_until": key.valid_until,
         "period": key.period,
         "caps": caps,
+        "scope": scope_json(&scope(policy, upstream.chain_id()).0),
     }))
+}
+
+/// What the grant lets the session key call, as `valet key show` prints it: what a stolen
+/// session key could do without the gateway (`*` = any target or function).
+fn scope_json(scope: &Scope) -> Value {
+    let target = |t: Address| match t {
+        ANY_TARGET => "*".to_string(),
+        t => t.to_string(),
+    };
+    let selector = |s: [u8; 4]| match s {
+        ANY_SELECTOR => "*".to_string(),
+        s => alloy::primitives::hex::encode_prefixed(s),
+    };
+    let max = |v: U256| (v != UNLIMITED).then(|| v.to_string());
+    json!({
+        "allowed": scope.allowed.iter().map(|p| json!({ "target": target(p.target), "selector": selector(p.selector.0) })).collect::<Vec<_>>(),
+        "denied": scope.denied.iter().map(|s| selector(s.0)).collect::<Vec<_>>(),
+        "max_value_per_call": max(scope.maxValuePerCall),
+    })
 }
 
 /// The part of `policy` the account contract can enforce, and the Unix second it is valid

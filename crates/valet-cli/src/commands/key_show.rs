@@ -1,6 +1,7 @@
 //! `valet key show`: one key, its policy and (when the gateway runs) what remains of its limits.
 
 use crate::{admin::Admin, home::HomeArgs};
+use serde_json::Value;
 use std::process::ExitCode;
 
 /// Shows one key: status, policy, and, when the gateway is running, what remains of each
@@ -69,6 +70,20 @@ impl Args {
                     onchain["revoked"],
                     onchain["valid_until"]
                 ),
+            }
+            for a in onchain["scope"]["allowed"].as_array().into_iter().flatten() {
+                println!(
+                    "on-chain may call {} function {}",
+                    a["target"].as_str().unwrap_or("?"),
+                    a["selector"].as_str().unwrap_or("?")
+                );
+            }
+            if let Some(denied) = onchain["scope"]["denied"]
+                .as_array()
+                .filter(|d| !d.is_empty())
+            {
+                let denied: Vec<&str> = denied.iter().filter_map(Value::as_str).collect();
+                println!("on-chain denied functions {}", denied.join(", "));
             }
             for c in onchain["caps"].as_array().into_iter().flatten() {
                 println!(

@@ -357,6 +357,34 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     );
     let shown = home.ok(&["key", "show", &id, "--json"]).json();
     assert_eq!(shown["onchain"]["revoked"], true, "{shown}");
+    // What a stolen session key could have called: the router (any function) and approvals
+    // of the capped token; transfers denied.
+    let allowed = shown["onchain"]["scope"]["allowed"]
+        .to_string()
+        .to_lowercase();
+    assert!(
+        allowed.contains(&format!(
+            "{{\"selector\":\"*\",\"target\":\"{}\"}}",
+            router.to_string().to_lowercase()
+        )),
+        "{allowed}"
+    );
+    assert!(
+        allowed.contains("0x095ea7b3"),
+        "approve on the token: {allowed}"
+    );
+    assert!(
+        shown["onchain"]["scope"]["denied"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("0xa9059cbb")),
+        "{shown}"
+    );
+    let text = home.ok(&["key", "show", &id]).stdout;
+    assert!(
+        text.contains("on-chain may call") && text.contains("on-chain denied functions"),
+        "{text}"
+    );
     assert_eq!(shown["onchain"]["active"], false, "{shown}");
     assert_eq!(
         chain.token_balance(STRANGER).await,
