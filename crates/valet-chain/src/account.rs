@@ -81,6 +81,7 @@ pub mod abi {
             function revokeAll() external;
             function executeWithKey(Call[] calls, uint256 nonce, uint256 deadline, bytes signature) external;
             function executeSigned(Call[] calls, uint256 nonce, uint256 deadline, bytes signature) external payable;
+            function execute(bytes32 mode, bytes executionData) external payable;
             function hashExecute(Call[] calls, uint256 nonce, uint256 deadline) external view returns (bytes32);
             function getKey(address key) external view returns (Key k, bool active);
             function spendInfo(address key, address token) external view returns (bool capped, uint256 limit, uint256 spentThisPeriod, uint256 periodStart);
@@ -217,6 +218,30 @@ pub fn execute_with_key_calldata(
     }
     .abi_encode()
     .into()
+}
+
+/// ERC-7821 batch mode, the one `execute` accepts: call type 0x01 (batch), revert on failure,
+/// no op data.
+pub const MODE_BATCH: B256 = B256::new([
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+
+/// The calls of an ERC-7821 `execute(MODE_BATCH, abi.encode(calls))` (an owner batch sent to
+/// the account itself), with `address(0)` resolved to `account`; `None` for any other calldata
+/// or mode.
+pub fn batch_calls(account: Address, data: &[u8]) -> Option<Vec<Call>> {
+    let call = abi::IValetAccount::executeCall::abi_decode(data).ok()?;
+    if call.mode != MODE_BATCH {
+        return None;
+    }
+    let mut calls =
+        <Vec<Call> as alloy::sol_types::SolValue>::abi_decode(&call.executionData).ok()?;
+    for c in &mut calls {
+        if c.target == Address::ZERO {
+            c.target = account;
+        }
+    }
+    Some(calls)
 }
 
 /// Calldata of `executeSigned(calls, nonce, deadline, signature)`: owner calls signed by the
@@ -413,6 +438,39 @@ mod tests {
             ExecuteWithKey::eip712_encode_type(),
             "ExecuteWithKey(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"
         );
+    }
+
+    #[test]
+    fn an_erc7821_batch_is_read_back_into_its_calls() {
+        use alloy::sol_types::SolValue;
+        let account = Address::repeat_byte(0xac);
+        let calls = vec![
+            Call {
+                target: Address::repeat_byte(1),
+                value: U256::from(5),
+                data: Bytes::from(vec![1, 2, 3]),
+            },
+            Call {
+                target: Address::ZERO,
+                value: U256::ZERO,
+                data: Bytes::new(),
+            },
+        ];
+        let data = abi::IValetAccount::executeCall {
+            mode: MODE_BATCH,
+            executionData: calls.abi_encode().into(),
+        }
+        .abi_encode();
+        let read = batch_calls(account, &data).unwrap();
+        assert_eq!(read[0], calls[0]);
+        assert_eq!(read[1].target, account, "address(0) is the account itself");
+        let other_mode = abi::IValetAccount::executeCall {
+            mode: B256::with_last_byte(1),
+            executionData: calls.abi_encode().into(),
+        }
+        .abi_encode();
+        assert_eq!(batch_calls(account, &other_mode), None);
+        assert_eq!(batch_calls(account, b"junk"), None);
     }
 
     #[test]

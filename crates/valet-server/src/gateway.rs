@@ -778,29 +778,27 @@ impl Gateway {
                 "an on-chain key, but on-chain mode is not configured".into(),
             ));
         };
+        let wallet = self.wallet.address();
         let Some(target) = tx.to else {
             return Err(SignFailure::Refused(
                 "an on-chain key cannot create contracts".into(),
             ));
         };
-        let call = valet_chain::account::Call {
-            target,
-            value: tx.value,
-            data: tx.data.clone(),
+        // An ERC-7821 batch to the wallet itself becomes one executeWithKey of its calls.
+        let calls = match valet_chain::account::batch_calls(wallet, &tx.data) {
+            Some(calls) if target == wallet && tx.value.is_zero() => calls,
+            _ => vec![valet_chain::account::Call {
+                target,
+                value: tx.value,
+                data: tx.data.clone(),
+            }],
         };
         let fees = (
             tx.max_fee_per_gas.unwrap_or(0),
             tx.max_priority_fee_per_gas.unwrap_or(0),
         );
         let relayed = onchain
-            .relay(
-                &self.upstream,
-                self.wallet.address(),
-                &entry.record.id,
-                call,
-                fees,
-                now,
-            )
+            .relay(&self.upstream, wallet, &entry.record.id, calls, fees, now)
             .await
             .map_err(|e| match e {
                 OnchainError::Refused(why) => {

@@ -174,8 +174,8 @@ impl Onchain {
         Ok(wallet)
     }
 
-    /// Builds and signs the relayed transaction that runs `call` from `wallet` under key
-    /// `key_id`'s session signer: `executeWithKey([call], nonce, deadline, signature)` sent by
+    /// Builds and signs the relayed transaction that runs `calls` from `wallet` under key
+    /// `key_id`'s session signer: `executeWithKey(calls, nonce, deadline, signature)` sent by
     /// the relayer. Each request uses a fresh random nonce lane, so relayed calls never wait
     /// on each other and a reverted one blocks nothing. Gas is estimated first: a call the
     /// account contract refuses is [`OnchainError::Refused`], before anything is signed by the
@@ -185,7 +185,7 @@ impl Onchain {
         upstream: &Upstream,
         wallet: Address,
         key_id: &str,
-        call: Call,
+        calls: Vec<Call>,
         fees: (u128, u128),
         now: Timestamp,
     ) -> Result<Relayed, OnchainError> {
@@ -196,7 +196,7 @@ impl Onchain {
         let nonce = lane << 64;
         let deadline = U256::from(now.as_second().max(0) as u64 + RELAY_DEADLINE_SECS);
         let payload = ExecuteWithKey {
-            calls: vec![call],
+            calls,
             nonce,
             deadline,
         };

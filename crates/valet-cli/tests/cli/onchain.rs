@@ -241,6 +241,45 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "the wallet received the swap's ETH and paid no gas"
     );
 
+    // An ERC-7821 batch to the wallet itself (approve 200 + swap 100) is relayed as one
+    // executeWithKey of both calls, atomically.
+    let batch_approve = ITestStablecoin::approveCall {
+        spender: router,
+        amount: U256::from(200 * TUSD),
+    }
+    .abi_encode();
+    let calls = vec![
+        Call {
+            target: token,
+            value: U256::ZERO,
+            data: batch_approve.into(),
+        },
+        Call {
+            target: router,
+            value: U256::ZERO,
+            data: swap.clone().into(),
+        },
+    ];
+    let batch = account::abi::IValetAccount::executeCall {
+        mode: account::MODE_BATCH,
+        executionData: alloy::sol_types::SolValue::abi_encode(&calls).into(),
+    }
+    .abi_encode();
+    let before = chain.token_balance(home.wallet).await;
+    let resp = send(&server, &up, &key, json!({ "from": home.wallet, "to": home.wallet, "data": hex::encode_prefixed(&batch), "gas": "0x7a120" })).await;
+    assert!(resp["result"].is_string(), "the batch is relayed: {resp}");
+    assert_eq!(
+        before - chain.token_balance(home.wallet).await,
+        U256::from(100 * TUSD),
+        "the batched swap moved tUSD"
+    );
+    let relayed = chain
+        .node("eth_getTransactionByHash", json!([resp["result"]]))
+        .await;
+    let input = hex::decode(relayed["input"].as_str().unwrap()).unwrap();
+    let relayed = account::abi::IValetAccount::executeWithKeyCall::abi_decode(&input).unwrap();
+    assert_eq!(relayed.calls, calls, "one executeWithKey with both calls");
+
     // eth_signTransaction has nothing to hand back for an on-chain key.
     let resp = server
         .rpc(
@@ -288,8 +327,8 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     assert_eq!(cap["limit"], (1000 * TUSD).to_string(), "{perms}");
     assert_eq!(
         cap["spent_this_period"],
-        (500 * TUSD).to_string(),
-        "{perms}"
+        (700 * TUSD).to_string(),
+        "approvals of 500 and 200: {perms}"
     );
 
     // Around the gateway: the same transfer, signed by the session key itself, reverts on chain.
@@ -305,7 +344,7 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
             .is_some_and(|e| e.starts_with("FunctionDenied")),
         "{refused:?}"
     );
-    // So does an approval beyond the on-chain cap (500 of 1 000 tUSD already used).
+    // So does an approval beyond the on-chain cap (700 of 1 000 tUSD already used).
     let too_much = ITestStablecoin::approveCall {
         spender: router,
         amount: U256::from(600 * TUSD),
