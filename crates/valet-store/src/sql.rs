@@ -394,6 +394,39 @@ macro_rules! store_impl {
                 Ok(entries)
             }
 
+            /// Runs `sql`, an UPDATE of key `id` (bound as `$2` after `at`, or as `$1` without
+            /// it), and appends `audit` in the same transaction when it changed the key;
+            /// whether it did. `doing` names the change for errors ("revoking").
+            async fn update_key_audited(
+                &self,
+                sql: &'static str,
+                id: &str,
+                at: Option<i64>,
+                audit: $crate::AuditRecord,
+                doing: &str,
+            ) -> $crate::Result<bool> {
+                use $crate::error::Error;
+                audit.validate()?;
+                let mut tx = self.begin_write().await?;
+                let mut query = sqlx::query(sql);
+                if let Some(at) = at {
+                    query = query.bind(at);
+                }
+                let done = query
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| Error::db(format_args!("{doing} key {id}"), e))?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::chain_append(&mut tx, vec![audit]).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| Error::db(format_args!("committing: {doing} key {id}"), e))?;
+                Ok(true)
+            }
+
             fn key_from_row(
                 row: &<$db as sqlx::Database>::Row,
             ) -> $crate::Result<$crate::KeyRecord> {
@@ -502,24 +535,9 @@ macro_rules! store_impl {
                 at: jiff::Timestamp,
                 audit: $crate::AuditRecord,
             ) -> $crate::Result<bool> {
-                use $crate::error::Error;
                 let at = $crate::model::nanos(at, || format!("revocation of key {id}: at"))?;
-                audit.validate()?;
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::sql::REVOKE_KEY)
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *tx)
+                self.update_key_audited($crate::sql::REVOKE_KEY, id, Some(at), audit, "revoking")
                     .await
-                    .map_err(|e| Error::db(format_args!("revoking key {id}"), e))?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                Self::chain_append(&mut tx, vec![audit]).await?;
-                tx.commit().await.map_err(|e| {
-                    Error::db(format_args!("committing the revocation of key {id}"), e)
-                })?;
-                Ok(true)
             }
 
             async fn revoke_all(
@@ -549,24 +567,9 @@ macro_rules! store_impl {
                 at: jiff::Timestamp,
                 audit: $crate::AuditRecord,
             ) -> $crate::Result<bool> {
-                use $crate::error::Error;
                 let at = $crate::model::nanos(at, || format!("suspension of key {id}: at"))?;
-                audit.validate()?;
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::sql::SUSPEND_KEY)
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *tx)
+                self.update_key_audited($crate::sql::SUSPEND_KEY, id, Some(at), audit, "suspending")
                     .await
-                    .map_err(|e| Error::db(format_args!("suspending key {id}"), e))?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                Self::chain_append(&mut tx, vec![audit]).await?;
-                tx.commit().await.map_err(|e| {
-                    Error::db(format_args!("committing the suspension of key {id}"), e)
-                })?;
-                Ok(true)
             }
 
             async fn resume_key(
@@ -574,22 +577,8 @@ macro_rules! store_impl {
                 id: &str,
                 audit: $crate::AuditRecord,
             ) -> $crate::Result<bool> {
-                use $crate::error::Error;
-                audit.validate()?;
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::sql::RESUME_KEY)
-                    .bind(id)
-                    .execute(&mut *tx)
+                self.update_key_audited($crate::sql::RESUME_KEY, id, None, audit, "resuming")
                     .await
-                    .map_err(|e| Error::db(format_args!("resuming key {id}"), e))?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                Self::chain_append(&mut tx, vec![audit]).await?;
-                tx.commit().await.map_err(|e| {
-                    Error::db(format_args!("committing the resumption of key {id}"), e)
-                })?;
-                Ok(true)
             }
 
             async fn append(
