@@ -100,13 +100,11 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     let relayer_path = relayer_path.display().to_string();
     let relayer_env = [("VALET_RELAYER_PASSWORD", RELAYER_PASSWORD)];
     let up = Upstream::connect(&chain.anvil.url()).await.unwrap();
-    let relayer_eth =
+    let wei =
         |b: Value| U256::from_str_radix(b.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-    let wallet_eth_before = relayer_eth(
-        chain
-            .node("eth_getBalance", json!([home.wallet, "latest"]))
-            .await,
-    );
+    let wallet_eth_before = wei(chain
+        .node("eth_getBalance", json!([home.wallet, "latest"]))
+        .await);
 
     // Before delegation an on-chain key cannot be issued: a clear error, nothing stored.
     let policy = home.write("swap.toml", &chain.swap_policy());
@@ -122,19 +120,21 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     assert_eq!(home.ok(&["key", "list", "--json"]).stdout.trim(), "[]");
 
     // Delegate: the account contract is deployed and the wallet points at it; again is a no-op.
-    let out = home
-        .command(&[
-            "wallet",
-            "delegate",
-            "--relayer-keystore",
-            &relayer_path,
-            "--json",
-        ])
-        .envs(relayer_env)
-        .output()
-        .unwrap();
-    let out = crate::support::Run::from(out).ok("wallet delegate");
-    let delegated = out.json();
+    let delegate = |what: &str| {
+        let out = home
+            .command(&[
+                "wallet",
+                "delegate",
+                "--relayer-keystore",
+                &relayer_path,
+                "--json",
+            ])
+            .envs(relayer_env)
+            .output()
+            .unwrap();
+        crate::support::Run::from(out).ok(what).json()
+    };
+    let delegated = delegate("wallet delegate");
     let target = account::account_address().unwrap();
     assert_eq!(address(&delegated["account"]), target, "{delegated}");
     assert!(delegated["delegate_tx"].is_string(), "{delegated}");
@@ -147,20 +147,7 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         shown["delegation"].as_str().unwrap().to_lowercase(),
         format!("delegated to {target}").to_lowercase()
     );
-    let again = home
-        .command(&[
-            "wallet",
-            "delegate",
-            "--relayer-keystore",
-            &relayer_path,
-            "--json",
-        ])
-        .envs(relayer_env)
-        .output()
-        .unwrap();
-    let again = crate::support::Run::from(again)
-        .ok("wallet delegate again")
-        .json();
+    let again = delegate("wallet delegate again");
     assert!(
         again["delegate_tx"].is_null() && again["deploy_tx"].is_null(),
         "{again}"
@@ -231,11 +218,9 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         U256::from(100 * TUSD),
         "the swap moved the wallet's tUSD"
     );
-    let wallet_eth_after = relayer_eth(
-        chain
-            .node("eth_getBalance", json!([home.wallet, "latest"]))
-            .await,
-    );
+    let wallet_eth_after = wei(chain
+        .node("eth_getBalance", json!([home.wallet, "latest"]))
+        .await);
     assert!(
         wallet_eth_after > wallet_eth_before,
         "the wallet received the swap's ETH and paid no gas"
