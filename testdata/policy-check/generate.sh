@@ -192,6 +192,44 @@ permit2612() {
 \"primaryType\": \"Permit\", \"domain\": {$DOMAIN}, \
 \"message\": {\"owner\": \"$WALLET\", \"spender\": \"$spender\", \"value\": \"$value\", \"nonce\": \"0\", \"deadline\": \"$DEADLINE\"}}"
 }
+# EIP-3009: eip3009 CHAIN TOKEN PRIMARY-TYPE FROM TO VALUE [VALUE-TYPE]
+# (TransferWithAuthorization or ReceiveWithAuthorization; VALUE-TYPE uint256 unless a look-alike)
+eip3009() {
+    local chain=$1 token=$2 primary=$3 from=$4 to=$5 value=$6 vtype=${7:-uint256}
+    domain_json 'USD Coin' 2 "$chain" "$token"
+    printf '%s' "{\"types\": {\"EIP712Domain\": [$DOMAIN_TYPE], \
+\"$primary\": [{\"name\": \"from\", \"type\": \"address\"}, {\"name\": \"to\", \"type\": \"address\"}, {\"name\": \"value\", \"type\": \"$vtype\"}, {\"name\": \"validAfter\", \"type\": \"uint256\"}, {\"name\": \"validBefore\", \"type\": \"uint256\"}, {\"name\": \"nonce\", \"type\": \"bytes32\"}]}, \
+\"primaryType\": \"$primary\", \"domain\": {$DOMAIN}, \
+\"message\": {\"from\": \"$from\", \"to\": \"$to\", \"value\": \"$value\", \"validAfter\": \"0\", \"validBefore\": \"$DEADLINE\", \"nonce\": \"0x$(printf '11%.0s' {1..32})\"}}"
+}
+# EIP-3009 CancelAuthorization: eip3009_cancel CHAIN TOKEN
+eip3009_cancel() {
+    domain_json 'USD Coin' 2 "$1" "$2"
+    printf '%s' "{\"types\": {\"EIP712Domain\": [$DOMAIN_TYPE], \
+\"CancelAuthorization\": [{\"name\": \"authorizer\", \"type\": \"address\"}, {\"name\": \"nonce\", \"type\": \"bytes32\"}]}, \
+\"primaryType\": \"CancelAuthorization\", \"domain\": {$DOMAIN}, \
+\"message\": {\"authorizer\": \"$WALLET\", \"nonce\": \"0x$(printf '11%.0s' {1..32})\"}}"
+}
+# ValetAccount's OwnerExecute (executeSigned), over the domain of VERIFYING-CONTRACT:
+# owner_execute CHAIN VERIFYING-CONTRACT TO VALUE
+owner_execute() {
+    domain_json ValetAccount 1 "$1" "$2"
+    printf '%s' "{\"types\": {\"EIP712Domain\": [$DOMAIN_TYPE], \
+\"OwnerExecute\": [{\"name\": \"calls\", \"type\": \"Call[]\"}, {\"name\": \"nonce\", \"type\": \"uint256\"}, {\"name\": \"deadline\", \"type\": \"uint256\"}], \
+\"Call\": [{\"name\": \"target\", \"type\": \"address\"}, {\"name\": \"value\", \"type\": \"uint256\"}, {\"name\": \"data\", \"type\": \"bytes\"}]}, \
+\"primaryType\": \"OwnerExecute\", \"domain\": {$DOMAIN}, \
+\"message\": {\"calls\": [{\"target\": \"$3\", \"value\": \"$4\", \"data\": \"0x\"}], \"nonce\": \"0\", \"deadline\": \"$DEADLINE\"}}"
+}
+# Permit2 PermitWitnessTransferFrom: permit2_witness_transfer CHAIN TOKEN AMOUNT SPENDER
+permit2_witness_transfer() {
+    domain_json Permit2 - "$1" "$PERMIT2"
+    printf '%s' "{\"types\": {\"EIP712Domain\": [$DOMAIN_TYPE], \
+\"PermitWitnessTransferFrom\": [{\"name\": \"permitted\", \"type\": \"TokenPermissions\"}, {\"name\": \"spender\", \"type\": \"address\"}, {\"name\": \"nonce\", \"type\": \"uint256\"}, {\"name\": \"deadline\", \"type\": \"uint256\"}, {\"name\": \"witness\", \"type\": \"Order\"}], \
+\"TokenPermissions\": [{\"name\": \"token\", \"type\": \"address\"}, {\"name\": \"amount\", \"type\": \"uint256\"}], \
+\"Order\": [{\"name\": \"recipient\", \"type\": \"address\"}]}, \
+\"primaryType\": \"PermitWitnessTransferFrom\", \"domain\": {$DOMAIN}, \
+\"message\": {\"permitted\": {\"token\": \"$2\", \"amount\": \"$3\"}, \"spender\": \"$4\", \"nonce\": \"0\", \"deadline\": \"$DEADLINE\", \"witness\": {\"recipient\": \"$4\"}}}"
+}
 # A chain of DEPTH struct types L1 -> L2 -> ... -> L<DEPTH> (L<DEPTH> holds only a uint256):
 # nested DEPTH levels deep. nested_typed CHAIN DEPTH
 nested_typed() {

@@ -325,77 +325,149 @@ impl Evaluator<'_> {
         self.calls(&action);
     }
 
-    /// Permission of every call: deny rules first, then the profile or an allow rule.
+    /// Permission of every call: deny rules first, then the profile or an allow rule, then
+    /// whether Valet counts everything it could move of a capped asset.
     fn calls(&mut self, action: &Action) {
         // covered[i]: an allow rule permits call i, or a batch whose permission extends to it.
         let mut covered = Vec::with_capacity(action.calls.len());
-        for (i, call) in action.calls.iter().enumerate() {
+        for i in 0..action.calls.len() {
             let before = self.violations.len();
-            for rule in &self.policy.deny {
-                if let Some(why) = self.rule_matches(rule, call) {
-                    self.deny(
-                        Code::FunctionDenied,
-                        format!("deny[{}] matches {why}", rule.index),
-                    );
-                }
-            }
-            if let CallKind::Undecodable(why) = call.kind {
-                self.deny(Code::Undecodable, format!("{}: {why}", describe(call)));
-            }
-            if call.kind == CallKind::Batch && call.to == Some(MULTICALL3) {
-                self.multicall3_value(action, i);
-            }
-            // A denied or undecodable call is refused already: no permission can help it.
-            if self.violations.len() > before {
-                covered.push(false);
-                continue;
-            }
-            let inherited = call.parent.is_some_and(|p| {
-                covered.get(p).copied().unwrap_or(false)
-                    && action
-                        .calls
-                        .get(p)
-                        .is_some_and(|batch| self.inherits(batch, call))
-            });
-            let mut refusal = None;
-            let mut explicit = false;
-            for rule in &self.policy.allow {
-                match self.allow_rule(rule, call) {
-                    Some(Verdict::Permit) => {
-                        explicit = true;
-                        break;
-                    }
-                    // The most specific refusal wins: a failed argument condition over a
-                    // rule that names other functions of the same target.
-                    Some(Verdict::Refuse(code, why))
-                        if refusal
-                            .as_ref()
-                            .is_none_or(|(c, _)| *c == Code::FunctionNotAllowed) =>
-                    {
-                        refusal = Some((code, why));
-                    }
-                    Some(Verdict::Refuse(..)) | None => {}
-                }
-            }
-            covered.push(inherited || explicit);
-            if inherited || explicit || (call.kind == CallKind::Batch && self.is_transparent(call))
+            covered.push(self.permission(action, i, &covered));
+            if self.violations.len() == before
+                && let Some(why) = self.uncounted(action, i)
             {
-                continue;
-            }
-            match self.profile_verdict(action, i) {
-                Verdict::Permit => {}
-                Verdict::Refuse(code, why) => {
-                    let (code, why) = match refusal {
-                        Some(r) if code == Code::TargetNotAllowed => r,
-                        _ => (code, why),
-                    };
-                    self.deny(code, why);
-                }
+                self.deny(Code::Undecodable, why);
             }
         }
         if self.policy.profile == Profile::SwapOnly {
             self.router_calls(action, &covered);
         }
+    }
+
+    /// Whether call `i` is permitted (denying it when not); `true` when an allow rule covers
+    /// it, directly or through the batch that contains it (`covered` for the calls before it).
+    fn permission(&mut self, action: &Action, i: usize, covered: &[bool]) -> bool {
+        let Some(call) = action.calls.get(i) else {
+            return false;
+        };
+        let before = self.violations.len();
+        for rule in &self.policy.deny {
+            if let Some(why) = self.rule_matches(rule, call) {
+                self.deny(
+                    Code::FunctionDenied,
+                    format!("deny[{}] matches {why}", rule.index),
+                );
+            }
+        }
+        if let CallKind::Undecodable(why) = call.kind {
+            self.deny(Code::Undecodable, format!("{}: {why}", describe(call)));
+        }
+        if call.kind == CallKind::Batch && call.to == Some(MULTICALL3) {
+            self.multicall3_value(action, i);
+        }
+        // A denied or undecodable call is refused already: no permission can help it.
+        if self.violations.len() > before {
+            return false;
+        }
+        let inherited = call.parent.is_some_and(|p| {
+            covered.get(p).copied().unwrap_or(false)
+                && action
+                    .calls
+                    .get(p)
+                    .is_some_and(|batch| self.inherits(batch, call))
+        });
+        let mut refusal = None;
+        let mut explicit = false;
+        for rule in &self.policy.allow {
+            match self.allow_rule(rule, call) {
+                Some(Verdict::Permit) => {
+                    explicit = true;
+                    break;
+                }
+                // The most specific refusal wins: a failed argument condition over a
+                // rule that names other functions of the same target.
+                Some(Verdict::Refuse(code, why))
+                    if refusal
+                        .as_ref()
+                        .is_none_or(|(c, _)| *c == Code::FunctionNotAllowed) =>
+                {
+                    refusal = Some((code, why));
+                }
+                Some(Verdict::Refuse(..)) | None => {}
+            }
+        }
+        if inherited || explicit || (call.kind == CallKind::Batch && self.is_transparent(call)) {
+            return inherited || explicit;
+        }
+        if let Verdict::Refuse(code, why) = self.profile_verdict(action, i) {
+            let (code, why) = match refusal {
+                Some(r) if code == Code::TargetNotAllowed => r,
+                _ => (code, why),
+            };
+            self.deny(code, why);
+        }
+        false
+    }
+
+    /// SPEC section 4, "accounting is exhaustive or it denies": why call `i`, permitted so
+    /// far, could move a capped token without Valet counting it. Two kinds of contract can
+    /// move the wallet's tokens uncounted: a capped token itself (any function but the token
+    /// functions Valet decodes and counts), and the spenders whose allowances are free
+    /// because what they do with them is counted (trusted routers and Permit2: any function
+    /// but their decoded swaps, payments and transfers). Every other contract can only use
+    /// allowances that were counted when granted.
+    fn uncounted(&self, action: &Action, i: usize) -> Option<String> {
+        let call = action.calls.get(i)?;
+        let to = call.to?;
+        let caps = &self.policy.limits.spend;
+        if !caps.iter().any(|l| matches!(l.asset, Asset::Token(_))) {
+            return None;
+        }
+        // A batch the contract makes of calls to itself (a `multicall`, Universal Router
+        // commands): each of them is checked in turn.
+        let to_itself = || {
+            action.calls[i + 1..]
+                .iter()
+                .take_while(|c| c.depth > call.depth)
+                .filter(|c| c.parent == Some(i))
+                .all(|c| c.to == Some(to))
+        };
+        let (counted, what) = if caps.iter().any(|l| l.asset == Asset::Token(to)) {
+            let counted = match &call.kind {
+                CallKind::Token(_) => true,
+                CallKind::Plain => builtin_weth(self.ctx.chain_id) == Some(to),
+                CallKind::Batch => to_itself(),
+                _ => false,
+            };
+            (counted, "a token whose spend is capped")
+        } else if to == PERMIT2 {
+            let counted = matches!(call.kind, CallKind::Permit2(_) | CallKind::Plain);
+            (
+                counted,
+                "Permit2, whose allowances are free because its transfers are counted",
+            )
+        } else if self.is_router(to) {
+            let counted = match &call.kind {
+                CallKind::Router(_) | CallKind::Plain => true,
+                // A Universal Router command (no calldata of its own).
+                CallKind::Permit2(_) => call.data.is_empty(),
+                CallKind::Batch => to_itself(),
+                _ => false,
+            };
+            (
+                counted,
+                "a trusted router, whose approvals are free because only its swaps can use them",
+            )
+        } else {
+            return None;
+        };
+        (!counted).then(|| {
+            format!(
+                "{} on {to}, {what}: Valet cannot count what it would move, and a spend limit \
+                 applies",
+                describe(call)
+            )
+        })
     }
 
     /// Every profile: Multicall3 keeps whatever native value its calls do not use (only
@@ -645,6 +717,10 @@ impl Evaluator<'_> {
         };
         let chain = self.ctx.chain_id;
         match &call.kind {
+            CallKind::Router(op) if router && op.flow == RouterFlow::Deposit => refuse(
+                Code::FunctionNotAllowed,
+                format!("{} is not a swap function", op.name),
+            ),
             CallKind::Router(op) if router => {
                 match op.recipients.iter().find_map(|p| pays(*p).err()) {
                     None => Verdict::Permit,
@@ -887,7 +963,7 @@ impl Evaluator<'_> {
                         held.add(norm(to), taken);
                     }
                 }
-                RouterFlow::Check => {}
+                RouterFlow::Check | RouterFlow::Deposit => {}
             }
         }
         if !call.value.is_zero() && !spends_value {
@@ -929,7 +1005,24 @@ impl Evaluator<'_> {
             ),
             Some(_) => {}
         }
+        if d.verifying_contract == Some(self.ctx.wallet) {
+            // The wallet's own account code (an EIP-7702 delegate: `executeSigned`, ERC-1271)
+            // honours it as the owner: every power of the wallet key, in one signature.
+            self.deny(
+                Code::TypedDataNotAllowed,
+                format!(
+                    "EIP-712 {} is addressed to the wallet itself, whose own code would honour \
+                     it as the owner: never signed for an agent",
+                    d.primary_type
+                ),
+            );
+            return;
+        }
         self.count_effects(d.effects.iter());
+        if let Some(why) = self.uncounted_typed_data(d) {
+            self.deny(Code::Undecodable, why);
+            return;
+        }
         if self.policy.profile == Profile::FullAccess {
             return;
         }
@@ -969,7 +1062,42 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Typed data a capped token, Permit2 or a trusted router could honour, in a form Valet
+    /// does not count (SPEC section 4): why, if so. A token binds its own address into its
+    /// domain, so only these verifying contracts matter.
+    fn uncounted_typed_data(&self, d: &TypedDataSummary) -> Option<String> {
+        let v = d.verifying_contract?;
+        let caps = &self.policy.limits.spend;
+        if d.recognised || !caps.iter().any(|l| matches!(l.asset, Asset::Token(_))) {
+            return None;
+        }
+        let what = if caps.iter().any(|l| l.asset == Asset::Token(v)) {
+            "a token whose spend is capped"
+        } else if v == PERMIT2 {
+            "Permit2"
+        } else if self.is_router(v) {
+            "a trusted router"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "EIP-712 {} for {v}, {what}: not a form Valet can count (a permit, an EIP-3009 \
+             authorization, a Permit2 permit or transfer), and a spend limit applies",
+            d.primary_type
+        ))
+    }
+
     fn personal_sign(&mut self, message: &[u8]) {
+        // Text is what people sign; bytes could be a hash some contract honours (a token's
+        // pre-signed transfer), which nothing counts.
+        if !self.policy.limits.spend.is_empty() && std::str::from_utf8(message).is_err() {
+            self.deny(
+                Code::Undecodable,
+                "personal_sign of bytes that are not text, and a spend limit applies: Valet \
+                 cannot tell what a contract would do with the signature",
+            );
+            return;
+        }
         match &self.policy.messages {
             MessagePolicy::Allow => {}
             MessagePolicy::Deny => {

@@ -75,6 +75,15 @@ const SWEEP_TOKEN_WITH_FEE_SENDER: [u8; 4] = [0x30, 0x68, 0xc5, 0x54];
 /// `refundETH()`
 const REFUND_ETH: [u8; 4] = [0x12, 0x21, 0x0e, 0x8a];
 
+// Functions that pull the caller's tokens without swapping them.
+
+/// `addLiquidity(address,address,uint256,uint256,uint256,uint256,address,uint256)` (V2)
+const ADD_LIQUIDITY: [u8; 4] = [0xe8, 0xe3, 0x37, 0x00];
+/// `addLiquidityETH(address,uint256,uint256,uint256,address,uint256)` (V2)
+const ADD_LIQUIDITY_ETH: [u8; 4] = [0xf3, 0x05, 0xd7, 0x19];
+/// `pull(address,uint256)` (SwapRouter02: the caller's tokens into the router)
+const PULL: [u8; 4] = [0xf2, 0xd5, 0xd5, 0x6b];
+
 // Batches.
 
 /// `multicall(bytes[])`
@@ -119,6 +128,9 @@ pub(crate) const SELECTORS: &[[u8; 4]] = &[
     SWEEP_TOKEN_WITH_FEE,
     SWEEP_TOKEN_WITH_FEE_SENDER,
     REFUND_ETH,
+    ADD_LIQUIDITY,
+    ADD_LIQUIDITY_ETH,
+    PULL,
     MULTICALL,
     MULTICALL_DEADLINE,
     MULTICALL_BLOCKHASH,
@@ -490,6 +502,40 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
             };
             Ok(op("refundETH", flow, caller()))
         }
+        // At most the desired amounts leave the caller; the pool's shares go to `to`.
+        ADD_LIQUIDITY => (|| {
+            let (a_token, b_token, to) = (a.address(0)?, a.address(1)?, a.address(6)?);
+            let (a_max, b_max) = (a.uint(2)?, a.uint(3)?);
+            a.uint(4)?;
+            a.uint(5)?;
+            a.uint(7)?;
+            let pulls = [(a_token, a_max), (b_token, b_max)];
+            Some(deposit(ctx, "addLiquidity", &pulls, Payee::Literal(to)))
+        })()
+        .ok_or("malformed addLiquidity"),
+        ADD_LIQUIDITY_ETH => (|| {
+            let (token, max, to) = (a.address(0)?, a.uint(1)?, a.address(4)?);
+            a.uint(2)?;
+            a.uint(3)?;
+            a.uint(5)?;
+            Some(deposit(
+                ctx,
+                "addLiquidityETH",
+                &[(token, max)],
+                Payee::Literal(to),
+            ))
+        })()
+        .ok_or("malformed addLiquidityETH"),
+        PULL => (|| {
+            let (token, value) = (a.address(0)?, a.uint(1)?);
+            Some(deposit(
+                ctx,
+                "pull",
+                &[(token, value)],
+                Payee::Mapped(ctx.to),
+            ))
+        })()
+        .ok_or("malformed pull"),
         _ => return None,
     };
     Some(leaf)
@@ -525,6 +571,27 @@ fn v3_swap(
             ether_first: true,
         },
     )
+}
+
+/// A router call that pulls `pulls` (token, at most) from the caller without swapping them:
+/// each counted as the wallet's outflow.
+fn deposit(
+    ctx: &Ctx,
+    name: &'static str,
+    pulls: &[(Address, U256)],
+    recipient: Payee,
+) -> (CallKind, Vec<Effect>) {
+    let effects = pulls
+        .iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .map(|&(token, amount)| Effect {
+            asset: Asset::Token(token),
+            amount,
+            kind: EffectKind::Transfer,
+            counterparty: ctx.to,
+        })
+        .collect();
+    (op(name, RouterFlow::Deposit, vec![recipient]).0, effects)
 }
 
 /// A router payment, if it decoded.

@@ -271,6 +271,9 @@ pub enum RouterFlow {
     },
     /// Moves nothing (`BALANCE_CHECK_ERC20`).
     Check,
+    /// Pulls the caller's tokens into a pool or the router without swapping them (V2
+    /// `addLiquidity`, `addLiquidityETH`, SwapRouter02 `pull`): counted as outflow, never a swap.
+    Deposit,
 }
 
 /// Who a router op pays.

@@ -1,5 +1,6 @@
 //! EIP-712 typed data (`eth_signTypedData_v4`): structure checks and the effects of the
-//! permits Valet knows (EIP-2612, DAI, Permit2 allowance and signature transfers).
+//! signatures Valet knows to move or expose tokens (EIP-2612 and DAI permits, EIP-3009
+//! transfers by authorization, Permit2 allowance and signature transfers).
 
 use super::{Asset, Effect, EffectKind, MAX_EFFECTS, permit2};
 use alloy_primitives::{Address, U256};
@@ -22,10 +23,16 @@ pub struct TypedDataSummary {
     pub verifying_contract: Option<Address>,
     /// `message.spender`, if present.
     pub spender: Option<Address>,
-    /// What a signature grants: [`EffectKind::Permit`] effects for the permits Valet knows
-    /// (EIP-2612 and DAI `Permit`, Permit2's `PermitSingle`, `PermitBatch`,
-    /// `PermitTransferFrom`, `PermitBatchTransferFrom` and their witness forms); none otherwise.
+    /// What a signature grants: [`EffectKind::Permit`] for allowances (EIP-2612 and DAI
+    /// `Permit`, Permit2's `PermitSingle` and `PermitBatch`), [`EffectKind::Transfer`] for
+    /// transfers by signature (EIP-3009 `TransferWithAuthorization` and
+    /// `ReceiveWithAuthorization`, Permit2's `PermitTransferFrom`, `PermitBatchTransferFrom`
+    /// and their witness forms), when the wallet is the one who pays; none otherwise.
     pub effects: Vec<Effect>,
+    /// Whether the message is one of the forms above (or EIP-3009's harmless
+    /// `CancelAuthorization`), declared with its exact fields, so that [`Self::effects`] is
+    /// everything it can move. A token or Permit2 may honour other forms Valet cannot count.
+    pub recognised: bool,
 }
 
 /// Checks and summarises EIP-712 typed data signed by `wallet`.
@@ -85,7 +92,7 @@ pub fn decode_typed_data(v: &Value, wallet: Address) -> Result<TypedDataSummary,
     let verifying_contract = optional_address(domain, "verifyingContract", "domain")?;
     let spender = optional_address(message, "spender", "message")?;
 
-    let effects = effects(
+    let (effects, recognised) = effects(
         types,
         primary_type,
         domain_name.as_deref(),
@@ -100,6 +107,7 @@ pub fn decode_typed_data(v: &Value, wallet: Address) -> Result<TypedDataSummary,
         verifying_contract,
         spender,
         effects,
+        recognised,
     })
 }
 
@@ -315,6 +323,17 @@ const DAI_PERMIT: &[(&str, &str)] = &[
     ("expiry", "uint256"),
     ("allowed", "bool"),
 ];
+/// EIP-3009 `TransferWithAuthorization` and `ReceiveWithAuthorization` (same fields).
+const EIP3009_TRANSFER: &[(&str, &str)] = &[
+    ("from", "address"),
+    ("to", "address"),
+    ("value", "uint256"),
+    ("validAfter", "uint256"),
+    ("validBefore", "uint256"),
+    ("nonce", "bytes32"),
+];
+/// EIP-3009 `CancelAuthorization`: only cancels an unused authorization.
+const EIP3009_CANCEL: &[(&str, &str)] = &[("authorizer", "address"), ("nonce", "bytes32")];
 /// Permit2's `PermitDetails`.
 const PERMIT_DETAILS: &[(&str, &str)] = &[
     ("token", "address"),
@@ -365,7 +384,8 @@ fn declares(types: &Map<String, Value>, name: &str, fields: &[(&str, &str)], ext
         })
 }
 
-/// The effects of the permits Valet knows, read only from the structs they are signed as.
+/// The effects of the signatures Valet knows, read only from the structs they are signed as,
+/// and whether the message is one of them.
 fn effects(
     types: &Map<String, Value>,
     primary_type: &str,
@@ -373,13 +393,14 @@ fn effects(
     verifying_contract: Option<Address>,
     m: &Map<String, Value>,
     wallet: Address,
-) -> Result<Vec<Effect>, String> {
-    let permit = |token, amount, spender| Effect {
+) -> Result<(Vec<Effect>, bool), String> {
+    let effect = |kind, token, amount, counterparty| Effect {
         asset: Asset::Token(token),
         amount,
-        kind: EffectKind::Permit,
-        counterparty: spender,
+        kind,
+        counterparty,
     };
+    let permit = |token, amount, spender| effect(EffectKind::Permit, token, amount, spender);
     let permit2_token = |o: &Map<String, Value>, within: &str| -> Result<(Address, U256), String> {
         let token = address(field(o, "token", within)?, &format!("{within}.token"))?;
         let amount = uint(field(o, "amount", within)?, &format!("{within}.amount"))?;
@@ -393,18 +414,33 @@ fn effects(
     let with_details = permit2 && is("PermitDetails", PERMIT_DETAILS, 0);
     let with_permissions = permit2 && is("TokenPermissions", TOKEN_PERMISSIONS, 0);
     let spender = || address(field(m, "spender", "message")?, "message.spender");
-    match primary_type {
+    let token = || {
+        verifying_contract.ok_or_else(|| {
+            format!("typed data: a `{primary_type}` needs `domain.verifyingContract`")
+        })
+    };
+    // A Permit2 signature transfer pays whoever the spender names: all of it is outflow.
+    let signature_transfers = |permitted: Vec<&Map<String, Value>>| {
+        let spender = spender()?;
+        bounded(permitted)?
+            .into_iter()
+            .map(|p| {
+                permit2_token(p, "message.permitted")
+                    .map(|(t, a)| effect(EffectKind::Transfer, t, a, spender))
+            })
+            .collect::<Result<Vec<_>, String>>()
+    };
+    let effects = match primary_type {
         "Permit" if is("Permit", EIP2612_PERMIT, 0) => {
             let owner = address(field(m, "owner", "message")?, "message.owner")?;
             let spender = spender()?;
             let value = uint(field(m, "value", "message")?, "message.value")?;
-            let token = verifying_contract
-                .ok_or("typed data: a `Permit` needs `domain.verifyingContract`")?;
-            Ok(if owner == wallet {
+            let token = token()?;
+            if owner == wallet {
                 vec![permit(token, value, spender)]
             } else {
                 vec![]
-            })
+            }
         }
         "Permit" if is("Permit", DAI_PERMIT, 0) => {
             let holder = address(field(m, "holder", "message")?, "message.holder")?;
@@ -412,49 +448,57 @@ fn effects(
             let allowed = field(m, "allowed", "message")?
                 .as_bool()
                 .ok_or("typed data: `message.allowed` must be a boolean")?;
-            let token = verifying_contract
-                .ok_or("typed data: a `Permit` needs `domain.verifyingContract`")?;
+            let token = token()?;
             let amount = if allowed { U256::MAX } else { U256::ZERO };
-            Ok(if holder == wallet {
+            if holder == wallet {
                 vec![permit(token, amount, spender)]
             } else {
                 vec![]
-            })
+            }
+        }
+        "TransferWithAuthorization" | "ReceiveWithAuthorization"
+            if is(primary_type, EIP3009_TRANSFER, 0) =>
+        {
+            let from = address(field(m, "from", "message")?, "message.from")?;
+            let to = address(field(m, "to", "message")?, "message.to")?;
+            let value = uint(field(m, "value", "message")?, "message.value")?;
+            let token = token()?;
+            if from == wallet {
+                vec![effect(EffectKind::Transfer, token, value, to)]
+            } else {
+                vec![]
+            }
+        }
+        "CancelAuthorization" if is(primary_type, EIP3009_CANCEL, 0) => {
+            address(field(m, "authorizer", "message")?, "message.authorizer")?;
+            vec![]
         }
         "PermitSingle" if with_details && is(primary_type, PERMIT_SINGLE, 0) => {
             let spender = spender()?;
             let (token, amount) =
                 permit2_token(object(m, "details", "message")?, "message.details")?;
-            Ok(vec![permit(token, amount, spender)])
+            vec![permit(token, amount, spender)]
         }
         "PermitBatch" if with_details && is(primary_type, PERMIT_BATCH, 0) => {
             let spender = spender()?;
             bounded(objects(m, "details", "message")?)?
                 .into_iter()
                 .map(|d| permit2_token(d, "message.details[]").map(|(t, a)| permit(t, a, spender)))
-                .collect()
+                .collect::<Result<_, String>>()?
         }
         "PermitTransferFrom" | "PermitWitnessTransferFrom"
             if with_permissions && is(primary_type, PERMIT_TRANSFER_FROM, witness) =>
         {
-            let spender = spender()?;
-            let (token, amount) =
-                permit2_token(object(m, "permitted", "message")?, "message.permitted")?;
-            Ok(vec![permit(token, amount, spender)])
+            signature_transfers(vec![object(m, "permitted", "message")?])?
         }
         "PermitBatchTransferFrom" | "PermitBatchWitnessTransferFrom"
             if with_permissions && is(primary_type, PERMIT_BATCH_TRANSFER_FROM, witness) =>
         {
-            let spender = spender()?;
-            bounded(objects(m, "permitted", "message")?)?
-                .into_iter()
-                .map(|p| {
-                    permit2_token(p, "message.permitted[]").map(|(t, a)| permit(t, a, spender))
-                })
-                .collect()
+            signature_transfers(objects(m, "permitted", "message")?)?
         }
-        _ => Ok(Vec::new()),
-    }
+        _ => return Ok((Vec::new(), false)),
+    };
+    Ok((effects, true))
 }
 
 /// `list`, unless it grants more tokens than one request may have effects.
@@ -521,6 +565,7 @@ mod tests {
                 verifying_contract: Some(USDC),
                 spender: Some(ALICE),
                 effects: vec![fx(tok(USDC), u(1_000_000), EffectKind::Permit, ALICE)],
+                recognised: true,
             }
         );
         // Someone else's permit grants nothing over the wallet.
@@ -673,8 +718,8 @@ mod tests {
         assert_eq!(
             summary.effects,
             vec![
-                fx(tok(USDC), u(1000), EffectKind::Permit, ALICE),
-                fx(tok(DAI), u(2000), EffectKind::Permit, ALICE)
+                fx(tok(USDC), u(1000), EffectKind::Transfer, ALICE),
+                fx(tok(DAI), u(2000), EffectKind::Transfer, ALICE)
             ]
         );
     }
@@ -701,6 +746,65 @@ mod tests {
             (None, None, None)
         );
         assert!(summary.effects.is_empty());
+        assert!(!summary.recognised);
+    }
+
+    /// An EIP-3009 authorization of `value` USDC from `from` to ALICE.
+    fn eip3009(primary_type: &str, from: Address, value: &str) -> Value {
+        json!({
+            "types": {
+                "EIP712Domain": domain_type(),
+                primary_type: [
+                    {"name": "from", "type": "address"},
+                    {"name": "to", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "validAfter", "type": "uint256"},
+                    {"name": "validBefore", "type": "uint256"},
+                    {"name": "nonce", "type": "bytes32"}
+                ]
+            },
+            "primaryType": primary_type,
+            "domain": {"name": "USD Coin", "version": "2", "chainId": 1, "verifyingContract": USDC.to_string()},
+            "message": {
+                "from": from.to_string(), "to": ALICE.to_string(), "value": value,
+                "validAfter": 0, "validBefore": "1800000000", "nonce": format!("0x{}", "11".repeat(32))
+            }
+        })
+    }
+
+    #[test]
+    fn eip3009_authorizations_are_transfers() {
+        for primary in ["TransferWithAuthorization", "ReceiveWithAuthorization"] {
+            let summary =
+                decode_typed_data(&eip3009(primary, WALLET, "5000000000"), WALLET).unwrap();
+            assert!(summary.recognised);
+            assert_eq!(
+                summary.effects,
+                vec![fx(tok(USDC), u(5_000_000_000), EffectKind::Transfer, ALICE)]
+            );
+            // Someone else's authorization moves nothing of the wallet's, but is understood.
+            let other = decode_typed_data(&eip3009(primary, BOB, "1"), WALLET).unwrap();
+            assert!(other.recognised && other.effects.is_empty());
+        }
+        // A look-alike with a field retyped is not the struct the token verifies.
+        let mut v = eip3009("TransferWithAuthorization", WALLET, "1");
+        v["types"]["TransferWithAuthorization"][2]["type"] = json!("uint128");
+        let summary = decode_typed_data(&v, WALLET).unwrap();
+        assert!(!summary.recognised && summary.effects.is_empty());
+        let cancel = json!({
+            "types": {
+                "EIP712Domain": domain_type(),
+                "CancelAuthorization": [
+                    {"name": "authorizer", "type": "address"},
+                    {"name": "nonce", "type": "bytes32"}
+                ]
+            },
+            "primaryType": "CancelAuthorization",
+            "domain": {"name": "USD Coin", "version": "2", "chainId": 1, "verifyingContract": USDC.to_string()},
+            "message": {"authorizer": WALLET.to_string(), "nonce": format!("0x{}", "11".repeat(32))}
+        });
+        let summary = decode_typed_data(&cancel, WALLET).unwrap();
+        assert!(summary.recognised && summary.effects.is_empty());
     }
 
     #[test]
@@ -777,7 +881,7 @@ mod tests {
         let v = permit2_witness(vec![witness.clone()]);
         assert_eq!(
             decode_typed_data(&v, WALLET).unwrap().effects,
-            vec![fx(tok(USDC), u(1000), EffectKind::Permit, ALICE)]
+            vec![fx(tok(USDC), u(1000), EffectKind::Transfer, ALICE)]
         );
         // No witness, or two: not the struct Permit2 signs.
         for fields in [
