@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod anomaly;
+mod caps;
 mod dashboard;
 mod env;
 mod errors;
