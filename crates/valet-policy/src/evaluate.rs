@@ -11,7 +11,7 @@ use crate::{
     policy::*,
     request::{Request, TxRequest},
     routers::{MULTICALL3, PERMIT2, builtin_position_manager, builtin_routers, builtin_weth},
-    units::format_duration,
+    units::{format_duration, format_native, format_units},
 };
 use alloy_primitives::{Address, U256};
 use jiff::{SignedDuration, Timestamp};
@@ -299,7 +299,11 @@ impl Evaluator<'_> {
         {
             self.deny(
                 Code::FeeTooHigh,
-                format!("limits.max_fee_per_gas: fee {fee} wei per gas is over {max}"),
+                format!(
+                    "limits.max_fee_per_gas: fee {} per gas is over the cap of {}",
+                    format_native(U256::from(fee)),
+                    format_native(max)
+                ),
             );
         }
         let action = decode_transaction(ctx.wallet, tx.to, tx.value, &tx.data);
@@ -313,7 +317,11 @@ impl Evaluator<'_> {
         if let Some(max) = p.limits.max_value_per_tx.filter(|max| native_value > *max) {
             self.deny(
                 Code::ValueTooHigh,
-                format!("limits.max_value_per_tx: value {native_value} wei is over {max}"),
+                format!(
+                    "limits.max_value_per_tx: value {} is over the cap of {}",
+                    format_native(native_value),
+                    format_native(max)
+                ),
             );
         }
         if let (Some(gas), Some(fee)) = (tx.gas, tx.max_fee_per_gas) {
@@ -1126,21 +1134,24 @@ impl Evaluator<'_> {
             }
             let used = usage.spent(limit.asset, self.since(limit.window));
             if used.saturating_add(this) > limit.amount {
-                let asset = match limit.asset {
-                    Asset::Native => "native".to_string(),
-                    Asset::Token(t) => t.to_string(),
-                };
-                let this = if this == U256::MAX {
-                    "unlimited".to_string()
-                } else {
-                    this.to_string()
+                let (show, asset): (&dyn Fn(U256) -> String, String) = match limit.asset {
+                    Asset::Native => (&format_native, "native".into()),
+                    Asset::Token(t) => match limit.decimals {
+                        Some(d) => (&move |v| format_units(v, d), format!("token {t}")),
+                        None => (
+                            &|v: U256| format_units(v, 0),
+                            format!("token {t} (base units)"),
+                        ),
+                    },
                 };
                 self.deny(
                     Code::SpendLimitExceeded,
                     format!(
-                        "limits.spend {asset}: cap {} per {}, {used} already used, this request {this}",
-                        limit.amount,
-                        format_duration(limit.window)
+                        "limits.spend {asset}: cap {} per {}, {} already used, this request {}",
+                        show(limit.amount),
+                        format_duration(limit.window),
+                        show(used),
+                        show(this)
                     ),
                 );
             }

@@ -361,7 +361,12 @@ impl Checker<'_> {
                 };
                 let window = parse_duration(s.window.get_ref())
                     .map_err(|e| self.err(s.window.span(), format!("limits.spend.window: {e}")))?;
-                Ok(SpendLimit { asset, amount, window })
+                Ok(SpendLimit {
+                    asset,
+                    amount,
+                    window,
+                    decimals: s.decimals,
+                })
             })
             .collect::<Res<Vec<_>>>()?;
         let rate = raw

@@ -70,6 +70,9 @@ pub struct SpendLimit {
     pub amount: U256,
     /// The rolling window in seconds.
     pub window: u64,
+    /// The token's decimals, when the policy gives them: amounts are then shown in whole
+    /// tokens.
+    pub decimals: Option<u8>,
 }
 
 /// A cap on the number of requests in a rolling window (`[limits.rate]`).

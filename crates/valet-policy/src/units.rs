@@ -72,6 +72,41 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Formats `value` base units with `decimals` as a decimal number of whole units, exactly
+/// (`1500000` with 6 → `1.5`); [`U256::MAX`] is `unlimited`.
+pub fn format_units(value: U256, decimals: u8) -> String {
+    if value == U256::MAX {
+        return "unlimited".into();
+    }
+    let digits = value.to_string();
+    let d = usize::from(decimals);
+    if d == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = d + 1);
+    let (whole, frac) = padded.split_at(padded.len() - d);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac}")
+    }
+}
+
+/// Formats wei as a person reads it: `0.06 ether`, `30 gwei` below a millionth of an ether,
+/// `12 wei` below a gwei.
+pub fn format_native(wei: U256) -> String {
+    if wei == U256::MAX {
+        "unlimited".into()
+    } else if wei < U256::from(1_000_000_000u64) {
+        format!("{wei} wei")
+    } else if wei < U256::from(1_000_000_000_000u64) {
+        format!("{} gwei", format_units(wei, 9))
+    } else {
+        format!("{} ether", format_units(wei, 18))
+    }
+}
+
 /// Formats seconds back as the shortest exact duration (`86400` → `24h`... `1d`).
 pub fn format_duration(secs: u64) -> String {
     match secs {
@@ -85,6 +120,25 @@ pub fn format_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_back_exactly() {
+        assert_eq!(format_units(U256::from(1_500_000), 6), "1.5");
+        assert_eq!(format_units(U256::from(1_000_000_000u64), 6), "1000");
+        assert_eq!(format_units(U256::from(5), 6), "0.000005");
+        assert_eq!(format_units(U256::ZERO, 6), "0");
+        assert_eq!(format_units(U256::from(42), 0), "42");
+        assert_eq!(format_units(U256::MAX, 18), "unlimited");
+        assert_eq!(
+            format_native(U256::from(60_000_000_000_000_000u64)),
+            "0.06 ether"
+        );
+        assert_eq!(format_native(U256::from(300_000_000_000u64)), "300 gwei");
+        assert_eq!(format_native(U256::from(21_000)), "21000 wei");
+        for s in ["0.05 ether", "1.25 ether", "300 gwei", "7 wei"] {
+            assert_eq!(format_native(parse_native(s).unwrap()), s);
+        }
+    }
 
     #[test]
     fn native_units() {
