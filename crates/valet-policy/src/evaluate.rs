@@ -447,12 +447,12 @@ impl Evaluator<'_> {
                 CallKind::Batch => to_itself(),
                 _ => false,
             };
-            (counted, "a token whose spend is capped")
+            (counted, "is a token whose spend is capped")
         } else if to == PERMIT2 {
             let counted = matches!(call.kind, CallKind::Permit2(_) | CallKind::Plain);
             (
                 counted,
-                "Permit2, whose allowances are free because its transfers are counted",
+                "is Permit2, whose allowances are free because only its counted transfers use them",
             )
         } else if self.is_router(to) {
             let counted = match &call.kind {
@@ -464,15 +464,15 @@ impl Evaluator<'_> {
             };
             (
                 counted,
-                "a trusted router, whose approvals are free because only its swaps can use them",
+                "is a trusted router, whose approvals are free because only its counted swaps use them",
             )
         } else {
             return None;
         };
         (!counted).then(|| {
             format!(
-                "{} on {to}, {what}: Valet cannot count what it would move, and a spend limit \
-                 applies",
+                "{}: the target {what}, and Valet cannot count what this call would move (a \
+                 spend limit applies)",
                 describe(call)
             )
         })
