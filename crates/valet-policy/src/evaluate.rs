@@ -258,6 +258,26 @@ impl Evaluator<'_> {
         }
     }
 
+    /// What an effect's amount counts under the caps on `asset`: a zero amount on a token
+    /// capped without decimals (which may be a collection, where the word is a token id) is
+    /// one token, so that token id 0 never leaves uncounted.
+    fn units(&self, asset: Asset, amount: U256) -> U256 {
+        let nft_like = || {
+            matches!(asset, Asset::Token(_))
+                && self
+                    .policy
+                    .limits
+                    .spend
+                    .iter()
+                    .any(|l| l.asset == asset && l.decimals.is_none())
+        };
+        if amount.is_zero() && nft_like() {
+            U256::from(1)
+        } else {
+            amount
+        }
+    }
+
     fn count_effects<'e>(&mut self, effects: impl Iterator<Item = &'e crate::decode::Effect>) {
         for e in effects {
             let counts = match e.kind {
@@ -267,7 +287,7 @@ impl Evaluator<'_> {
                 }
             };
             if counts {
-                self.add_spend(e.asset, e.amount);
+                self.add_spend(e.asset, self.units(e.asset, e.amount));
             }
         }
     }
@@ -441,9 +461,12 @@ impl Evaluator<'_> {
                 .all(|c| c.to == Some(to))
         };
         let (counted, what) = if caps.iter().any(|l| l.asset == Asset::Token(to)) {
+            let weth = builtin_weth(self.ctx.chain_id) == Some(to);
             let counted = match &call.kind {
+                // `deposit`/`withdraw` are WETH's: on another token they are its own functions.
+                CallKind::Token(TokenOp::WrapNative | TokenOp::UnwrapNative { .. }) => weth,
                 CallKind::Token(_) => true,
-                CallKind::Plain => builtin_weth(self.ctx.chain_id) == Some(to),
+                CallKind::Plain => weth,
                 CallKind::Batch => to_itself(),
                 _ => false,
             };
@@ -623,10 +646,12 @@ impl Evaluator<'_> {
                 }
                 Ok(op.holds(value, *bound))
             }
-            (Condition::Bool(b), ArgType::Bool) => match value.to::<u64>() {
-                v @ (0 | 1) if value < U256::from(2) => Ok((v == 1) == *b),
-                _ => Err(format!("argument `{}` is not a bool", a.name)),
-            },
+            (Condition::Bool(b), ArgType::Bool) if value <= U256::from(1) => {
+                Ok((value == U256::from(1)) == *b)
+            }
+            (Condition::Bool(_), ArgType::Bool) => {
+                Err(format!("argument `{}` is not a bool", a.name))
+            }
             _ => Err(format!("argument `{}` has an unexpected type", a.name)),
         }
     }
@@ -1026,14 +1051,18 @@ impl Evaluator<'_> {
             );
             return;
         }
+        for rule in &self.policy.deny {
+            if self.deny_rule_covers(rule, d) {
+                self.deny(
+                    Code::FunctionDenied,
+                    format!(
+                        "deny[{}] matches what EIP-712 {} lets its bearer do",
+                        rule.index, d.primary_type
+                    ),
+                );
+            }
+        }
         self.count_effects(d.effects.iter());
-        if let Some(why) = self.uncounted_typed_data(d) {
-            self.deny(Code::Undecodable, why);
-            return;
-        }
-        if self.policy.profile == Profile::FullAccess {
-            return;
-        }
         let rule_allows = self.policy.typed_data.iter().any(|r| {
             r.name
                 .as_ref()
@@ -1044,6 +1073,13 @@ impl Evaluator<'_> {
                 && r.spender
                     .is_none_or(|s| d.spender.is_some_and(|a| self.address_is(a, s)))
         });
+        if !rule_allows && let Some(why) = self.uncounted_typed_data(d) {
+            self.deny(Code::Undecodable, why);
+            return;
+        }
+        if self.policy.profile == Profile::FullAccess {
+            return;
+        }
         let profile_allows = self.policy.profile == Profile::SwapOnly
             && d.spender.is_some_and(|s| self.is_router(s))
             && match d.primary_type.as_str() {
@@ -1070,39 +1106,56 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Typed data a capped token, Permit2 or a trusted router could honour, in a form Valet
-    /// does not count (SPEC section 4): why, if so. A token binds its own address into its
-    /// domain, so only these verifying contracts matter.
+    /// Typed data in a form Valet does not count, under a token cap, that no `[typed_data]`
+    /// rule names (SPEC section 4): why it is denied. A signature needs no transaction to move
+    /// tokens: an order (Seaport, CoW, 1inch) spends standing allowances, a meta-transaction
+    /// forwarder (ERC-2771) calls the token as the wallet, a token honours its own forms.
     fn uncounted_typed_data(&self, d: &TypedDataSummary) -> Option<String> {
-        let v = d.verifying_contract?;
         let caps = &self.policy.limits.spend;
         if d.recognised || !caps.iter().any(|l| matches!(l.asset, Asset::Token(_))) {
             return None;
         }
-        let what = if caps.iter().any(|l| l.asset == Asset::Token(v)) {
-            "a token whose spend is capped"
-        } else if v == PERMIT2 {
-            "Permit2"
-        } else if self.is_router(v) {
-            "a trusted router"
-        } else {
-            return None;
-        };
+        let domain = d.domain_name.as_deref().unwrap_or("?");
         Some(format!(
-            "EIP-712 {} for {v}, {what}: not a form Valet can count (a permit, an EIP-3009 \
-             authorization, a Permit2 permit or transfer), and a spend limit applies",
+            "EIP-712 {} of domain `{domain}` is not a form Valet can count (a permit, an \
+             EIP-3009 authorization, a Permit2 permit or transfer), a spend limit on a token \
+             applies, and no [typed_data] rule names it",
             d.primary_type
         ))
+    }
+
+    /// Whether deny rule `rule` speaks of what typed data `d` lets its bearer do: its verifying
+    /// contract or a token it moves, and (when the rule names functions) a function of the
+    /// same power (an allowance or a transfer). Argument conditions are not read: a rule that
+    /// cannot be evaluated counts as matching.
+    fn deny_rule_covers(&self, rule: &Rule, d: &TypedDataSummary) -> bool {
+        let on_target = rule.target.is_none_or(|t| {
+            d.verifying_contract == Some(t) || d.effects.iter().any(|e| e.asset == Asset::Token(t))
+        });
+        let Some(functions) = &rule.functions else {
+            return on_target;
+        };
+        on_target
+            && d.effects.iter().any(|e| {
+                let powers: &[[u8; 4]] = match e.kind {
+                    EffectKind::Transfer | EffectKind::SwapInput => &TRANSFER_POWERS,
+                    EffectKind::Approval | EffectKind::Permit | EffectKind::OperatorGrant => {
+                        &ALLOWANCE_POWERS
+                    }
+                };
+                functions.iter().any(|f| powers.contains(&f.spec.selector))
+            })
     }
 
     fn personal_sign(&mut self, message: &[u8]) {
         // Text is what people sign; bytes could be a hash some contract honours (a token's
         // pre-signed transfer), which nothing counts.
-        if !self.policy.limits.spend.is_empty() && std::str::from_utf8(message).is_err() {
+        if !self.policy.limits.spend.is_empty() && !is_text(message) {
             self.deny(
                 Code::Undecodable,
-                "personal_sign of bytes that are not text, and a spend limit applies: Valet \
-                 cannot tell what a contract would do with the signature",
+                "personal_sign of bytes that are not printable text (or exactly 32 bytes, the \
+                 size of a hash), and a spend limit applies: Valet cannot tell what a contract \
+                 would do with the signature",
             );
             return;
         }
@@ -1157,6 +1210,48 @@ impl Evaluator<'_> {
             }
         }
     }
+}
+
+/// Functions that move tokens: `transfer`, `transferFrom`, EIP-3009's
+/// `transfer`/`receiveWithAuthorization` (v, r, s and bytes forms), Permit2's `transferFrom`
+/// (single and batch) and signature transfers (with and without witness).
+const TRANSFER_POWERS: [[u8; 4]; 12] = [
+    [0xa9, 0x05, 0x9c, 0xbb],
+    [0x23, 0xb8, 0x72, 0xdd],
+    [0xe3, 0xee, 0x16, 0x0e],
+    [0xcf, 0x09, 0x29, 0x95],
+    [0xef, 0x55, 0xbe, 0xc6],
+    [0x88, 0xb7, 0xab, 0x63],
+    [0x36, 0xc7, 0x85, 0x16],
+    [0x0d, 0x58, 0xb1, 0xdb],
+    [0x30, 0xf2, 0x8b, 0x7a],
+    [0xed, 0xd9, 0x44, 0x4b],
+    [0x13, 0x7c, 0x29, 0xfe],
+    [0xfe, 0x8e, 0xc1, 0xa7],
+];
+
+/// Functions that grant allowances: `approve`, `increaseAllowance`, `setApprovalForAll`,
+/// EIP-2612 and DAI `permit`, Permit2's `approve` and `permit` (single and batch).
+const ALLOWANCE_POWERS: [[u8; 4]; 8] = [
+    [0x09, 0x5e, 0xa7, 0xb3],
+    [0x39, 0x50, 0x93, 0x51],
+    [0xa2, 0x2c, 0xb4, 0x65],
+    [0xd5, 0x05, 0xac, 0xcf],
+    [0x8f, 0xcb, 0xaf, 0x0c],
+    [0x87, 0x51, 0x7c, 0x45],
+    [0x2b, 0x67, 0xb5, 0x70],
+    [0x2a, 0x2d, 0x80, 0xd1],
+];
+
+/// Whether a message is what people sign: UTF-8 text without control characters other than
+/// line breaks and tabs, and not exactly 32 bytes (a hash some contract may honour; a hash is
+/// valid text often enough to be ground until it is).
+fn is_text(message: &[u8]) -> bool {
+    message.len() != 32
+        && std::str::from_utf8(message).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        })
 }
 
 /// Where a router sends what it pays.

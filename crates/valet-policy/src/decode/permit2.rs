@@ -67,16 +67,13 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
         APPROVE => (|| {
             let (token, spender, amount) = (a.address(0)?, a.address(1)?, allowance(a.uint160(2)?));
             a.small(3, 48)?;
-            let fx = if amount.is_zero() {
-                vec![]
-            } else {
-                vec![Effect {
-                    asset: Asset::Token(token),
-                    amount,
-                    kind: EffectKind::Approval,
-                    counterparty: spender,
-                }]
-            };
+            // Zero too: Permit2 moves ERC-721 tokens, where the amount is the token id.
+            let fx = vec![Effect {
+                asset: Asset::Token(token),
+                amount,
+                kind: EffectKind::Approval,
+                counterparty: spender,
+            }];
             Some((
                 CallKind::Permit2(Permit2Op::Approve {
                     token,
@@ -446,7 +443,13 @@ mod tests {
             spender: UNIVERSAL_ROUTER,
             amount: U256::ZERO,
         };
-        check(P2_APPROVE_ZERO, op, vec![]);
+        let zero = fx(
+            tok(USDC),
+            U256::ZERO,
+            EffectKind::Approval,
+            UNIVERSAL_ROUTER,
+        );
+        check(P2_APPROVE_ZERO, op, vec![zero]);
     }
 
     #[test]

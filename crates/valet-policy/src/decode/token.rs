@@ -83,11 +83,9 @@ pub(crate) fn decode(sel: [u8; 4], a: Tuple<'_>, ctx: &Ctx) -> Option<Leaf> {
         .ok_or("malformed transferFrom"),
         APPROVE => (|| {
             let (spender, amount) = (a.address(0)?, a.uint(1)?);
-            let fx = if amount.is_zero() {
-                vec![]
-            } else {
-                vec![effect(amount, EffectKind::Approval, spender)]
-            };
+            // Zero too: on an ERC-721 (the same selector) it approves token id 0, which the
+            // evaluator counts as one token under a cap without decimals.
+            let fx = vec![effect(amount, EffectKind::Approval, spender)];
             Some((TokenOp::Approve { spender, amount }, fx))
         })()
         .ok_or("malformed approve"),
@@ -386,7 +384,8 @@ mod tests {
                 spender: ALICE,
                 amount: U256::ZERO,
             },
-            vec![],
+            // Counted as nothing on an ERC-20, as token id 0 on an ERC-721.
+            vec![fx(tok(USDC), U256::ZERO, EffectKind::Approval, ALICE)],
         );
         let op = TokenOp::IncreaseAllowance {
             spender: ALICE,

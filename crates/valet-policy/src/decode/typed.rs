@@ -90,7 +90,18 @@ pub fn decode_typed_data(v: &Value, wallet: Address) -> Result<TypedDataSummary,
         }
     };
     let verifying_contract = optional_address(domain, "verifyingContract", "domain")?;
-    let spender = optional_address(message, "spender", "message")?;
+    // Only a declared field is signed: an undeclared `spender` key is not part of the message.
+    let declares_spender = types[primary_type].as_array().is_some_and(|fields| {
+        fields.iter().any(|f| {
+            f.get("name").and_then(Value::as_str) == Some("spender")
+                && f.get("type").and_then(Value::as_str) == Some("address")
+        })
+    });
+    let spender = if declares_spender {
+        optional_address(message, "spender", "message")?
+    } else {
+        None
+    };
 
     let (effects, recognised) = effects(
         types,
