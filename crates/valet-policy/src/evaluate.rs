@@ -1073,11 +1073,11 @@ impl Evaluator<'_> {
                 && r.spender
                     .is_none_or(|s| d.spender.is_some_and(|a| self.address_is(a, s)))
         });
-        if !rule_allows && let Some(why) = self.uncounted_typed_data(d) {
-            self.deny(Code::Undecodable, why);
-            return;
-        }
         if self.policy.profile == Profile::FullAccess {
+            // Other profiles sign only what a rule names or the forms Valet counts.
+            if !rule_allows && let Some(why) = self.uncounted_typed_data(d) {
+                self.deny(Code::Undecodable, why);
+            }
             return;
         }
         let profile_allows = self.policy.profile == Profile::SwapOnly
