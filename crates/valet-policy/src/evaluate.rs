@@ -1148,18 +1148,17 @@ impl Evaluator<'_> {
     }
 
     fn personal_sign(&mut self, message: &[u8]) {
-        // Text is what people sign; bytes could be a hash some contract honours (a token's
-        // pre-signed transfer), which nothing counts.
-        if !self.policy.limits.spend.is_empty() && !is_text(message) {
-            self.deny(
-                Code::Undecodable,
-                "personal_sign of bytes that are not printable text (or exactly 32 bytes, the \
-                 size of a hash), and a spend limit applies: Valet cannot tell what a contract \
-                 would do with the signature",
-            );
-            return;
-        }
         match &self.policy.messages {
+            // Text is what people sign; bytes could be a hash some contract honours (a
+            // token's pre-signed transfer), which nothing counts.
+            MessagePolicy::Allow if !self.policy.limits.spend.is_empty() && !is_text(message) => {
+                self.deny(
+                    Code::Undecodable,
+                    "personal_sign of bytes that are not printable text (or exactly 32 bytes, \
+                     the size of a hash), and a spend limit applies: Valet cannot tell what a \
+                     contract would do with the signature",
+                )
+            }
             MessagePolicy::Allow => {}
             MessagePolicy::Deny => {
                 self.deny(Code::MessageNotAllowed, "messages.personal_sign is deny")
