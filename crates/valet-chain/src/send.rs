@@ -52,10 +52,14 @@ impl std::fmt::Debug for Sender {
 impl Sender {
     /// Connects to `url` and sends from `wallet`'s default signer.
     pub async fn new(url: &str, wallet: EthereumWallet) -> Result<Self> {
-        let upstream = Upstream::connect(url).await?;
+        Ok(Self::on(Upstream::connect(url).await?, wallet))
+    }
+
+    /// Sends from `wallet`'s default signer through `upstream`.
+    pub fn on(upstream: Upstream, wallet: EthereumWallet) -> Self {
         let from = NetworkWallet::<Ethereum>::default_signer_address(&wallet);
         let nonces = NonceManager::new(upstream.clone(), from);
-        Ok(Self::with_nonces(upstream, wallet, nonces))
+        Self::with_nonces(upstream, wallet, nonces)
     }
 
     /// Sends from `wallet` taking nonces from `nonces` (shared with other senders of the same

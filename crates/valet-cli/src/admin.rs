@@ -188,7 +188,7 @@ impl Admin {
 
     /// One key (with its live permissions when the gateway runs, and an on-chain key's state
     /// read from the chain either way).
-    pub(crate) async fn key(&self, id: &str, rpc_url: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn key(&self, id: &str, home: &crate::home::Home) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
                 self.call(reqwest::Method::GET, &format!("/keys/{id}"), None)
@@ -205,11 +205,11 @@ impl Admin {
                     record.session_signer,
                     valet_policy::Policy::from_toml(&record.policy_toml),
                 ) {
-                    v["onchain"] = match valet_chain::Upstream::connect(rpc_url).await {
+                    v["onchain"] = match home.upstream().await {
                         Ok(up) => {
                             valet_server::onchain_state(&up, record.wallet, session, &policy).await
                         }
-                        Err(e) => json!({ "session_signer": session, "error": e.to_string() }),
+                        Err(e) => json!({ "session_signer": session, "error": format!("{e:#}") }),
                     };
                 }
                 Ok(v)

@@ -27,3 +27,5 @@ mod sandbox;
 mod signing;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/tls.rs"]
+mod tls;

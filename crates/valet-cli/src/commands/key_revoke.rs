@@ -30,9 +30,7 @@ impl Args {
         // Without a gateway, on-chain revocations are sent from here with the owner's custody.
         let needs_chain = admin.is_direct()
             && match &self.id {
-                Some(id) if !self.all => {
-                    admin.key(id, &home.config.rpc_url).await?["mode"] == "onchain"
-                }
+                Some(id) if !self.all => admin.key(id, &home).await?["mode"] == "onchain",
                 _ => admin.keys().await?.iter().any(|k| k["mode"] == "onchain"),
             };
         let chain = match needs_chain {

@@ -23,10 +23,7 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
-        let key = Admin::connect(&home)
-            .await?
-            .key(&self.id, &home.config.rpc_url)
-            .await?;
+        let key = Admin::connect(&home).await?.key(&self.id, &home).await?;
         if self.json {
             println!("{key}");
             return Ok(ExitCode::SUCCESS);

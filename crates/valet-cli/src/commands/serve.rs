@@ -18,9 +18,6 @@ pub(crate) struct Args {
     /// Address to listen on (default: valet.toml's `listen`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Upstream node (default: valet.toml's `rpc_url`).
-    #[arg(long, value_name = "URL")]
-    rpc_url: Option<String>,
     /// Database (default: valet.toml's `database_url`).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
@@ -53,10 +50,7 @@ impl Args {
             store.clone(),
             Some(valet_store::Checkpoint::new(home.checkpoint())),
         );
-        let rpc_url = self.rpc_url.unwrap_or_else(|| home.config.rpc_url.clone());
-        let upstream = valet_chain::Upstream::connect(&rpc_url)
-            .await
-            .context("cannot reach the upstream node (check --rpc-url or valet.toml)")?;
+        let upstream = home.upstream().await?;
         let listen = self.listen.unwrap_or_else(|| home.config.listen.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

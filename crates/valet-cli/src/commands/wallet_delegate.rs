@@ -2,7 +2,7 @@
 
 use crate::home::HomeArgs;
 use alloy::primitives::U256;
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::json;
 use std::{path::PathBuf, process::ExitCode};
 use valet_chain::account::{self, Delegation};
@@ -41,11 +41,8 @@ impl Args {
         let pass = home_args.passphrase("Wallet passphrase: ", false)?;
         let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
         drop(pass);
-        let url = &home.config.rpc_url;
         let payer = relayer.as_ref().unwrap_or(&wallet);
-        let sender = valet_chain::Sender::new(url, payer.network_wallet())
-            .await
-            .context("cannot reach the node (check valet.toml's rpc_url)")?;
+        let sender = home.sender(payer.network_wallet()).await?;
         let upstream = sender.upstream().clone();
         let target = account::account_address()?;
 

@@ -23,7 +23,7 @@ impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
         let wallet = &home.config.wallet;
-        let delegation = match valet_chain::Upstream::connect(&home.config.rpc_url).await {
+        let delegation = match home.upstream().await {
             Ok(upstream) => match upstream
                 .forward("eth_getCode", &json!([wallet.address, "latest"]))
                 .await

@@ -290,10 +290,10 @@ fn serve_refuses_bad_anomaly_settings_and_an_unsigned_webhook() {
         r.stderr.contains("webhook.secret") && r.stderr.contains("VALET_WEBHOOK_SECRET"),
         "{r:?}"
     );
-    with("[alerts]\nwebhook_url = \"https://hooks.example/valet\"\n");
+    with("[alerts]\nwebhook_url = \"ftp://hooks.example/valet\"\n");
     std::fs::write(home.path().join("webhook.secret"), "s3cret\n").unwrap();
     let r = home.run(&["serve"]);
-    assert!(r.stderr.contains("http://"), "{r:?}");
+    assert!(r.stderr.contains("https://"), "{r:?}");
     assert!(!r.stderr.contains("s3cret"), "{r:?}");
 
     with("[anomaly]\nrate_factor = 0.5\n");

@@ -84,6 +84,8 @@ pub(crate) struct Home {
     pub(crate) listen: String,
     /// The wallet `valet init` created.
     pub(crate) wallet: Address,
+    /// What `valet init` printed on stderr.
+    init_stderr: String,
 }
 
 impl Home {
@@ -110,18 +112,17 @@ impl Home {
     /// `valet init --json` against `rpc_url`, listening on a free port; returns the home and
     /// init's JSON output.
     pub(crate) fn init(rpc_url: &str) -> (Self, Value) {
+        Self::init_with(rpc_url, &[])
+    }
+
+    /// [`Home::init`] with more arguments to `valet init`.
+    pub(crate) fn init_with(rpc_url: &str, extra: &[&str]) -> (Self, Value) {
         let tmp = tempfile::tempdir().expect("temp dir");
         let listen = format!("127.0.0.1:{}", free_port());
         let dir = tmp.path().join("home");
-        let out = Run::from(
-            command(
-                &dir,
-                &["init", "--rpc-url", rpc_url, "--listen", &listen, "--json"],
-            )
-            .output()
-            .expect("valet runs"),
-        )
-        .ok("init");
+        let mut args = vec!["init", "--rpc-url", rpc_url, "--listen", &listen, "--json"];
+        args.extend_from_slice(extra);
+        let out = Run::from(command(&dir, &args).output().expect("valet runs")).ok("init");
         let json = out.json();
         let wallet = json["wallet"]
             .as_str()
@@ -132,9 +133,15 @@ impl Home {
                 tmp,
                 listen,
                 wallet,
+                init_stderr: out.stderr.clone(),
             },
             json,
         )
+    }
+
+    /// What `valet init` printed on stderr.
+    pub(crate) fn init_stderr(&self) -> &str {
+        &self.init_stderr
     }
 
     /// Writes a file beside the home and returns its path.
@@ -204,6 +211,8 @@ fn command(home: &Path, args: &[&str]) -> Command {
         .args(args)
         .env("VALET_PASSWORD", PASSWORD)
         .env_remove("VALET_HOME")
+        .env_remove("ETH_RPC_URL")
+        .env_remove("VALET_RPC_CA_FILE")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null());
     c
