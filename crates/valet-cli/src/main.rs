@@ -5,6 +5,7 @@
 
 mod admin;
 mod commands;
+mod gateways;
 mod home;
 mod onchain;
 

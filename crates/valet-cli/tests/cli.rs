@@ -15,6 +15,8 @@ mod clients;
 mod dashboard;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/newuser.rs"]
+mod newuser;
 #[path = "cli/onchain.rs"]
 mod onchain;
 #[path = "cli/report.rs"]

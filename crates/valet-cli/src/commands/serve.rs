@@ -33,6 +33,13 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
+        let database_url = home.database_url(self.database_url.as_deref());
+        // A second gateway on one SQLite home is refused before anything else happens.
+        let serve_lock = if database_url.starts_with("sqlite:") {
+            Some(crate::gateways::lock_sqlite_home(&home.dir)?)
+        } else {
+            None
+        };
         // Bad thresholds or an unsigned webhook fail before the passphrase is asked for.
         let anomaly = home.anomaly_config()?;
         let relayer = self
@@ -56,6 +63,13 @@ impl Args {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
+        let running = crate::gateways::Running {
+            listen: local.to_string(),
+            pid: std::process::id(),
+            instance: crate::gateways::instance_id(),
+            chain_id: upstream.chain_id(),
+        };
+        let _registration = crate::gateways::register(&home.dir, &running, serve_lock)?;
         let gateway = valet_server::Gateway::with_anomaly(
             valet_server::GatewayParts {
                 store,
@@ -74,9 +88,12 @@ impl Args {
             anomaly,
         );
         eprintln!(
-            "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",
+            "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}, \
+             instance {} (pid {})",
             upstream.chain_id(),
-            gateway.wallet()
+            gateway.wallet(),
+            running.instance,
+            running.pid,
         );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -165,9 +165,17 @@ impl Home {
 
     /// Starts `valet serve <args>` with `env` added and waits until it accepts connections.
     pub(crate) fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let log = self.tmp.path().join("serve.log");
+        self.serve_at(&self.listen, args, env)
+    }
+
+    /// Starts `valet serve --listen <listen> <args>` and waits until it accepts connections.
+    pub(crate) fn serve_at(&self, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let log = self
+            .tmp
+            .path()
+            .join(format!("serve-{}.log", listen.replace(':', "_")));
         let file = fs::File::create(&log).expect("create serve.log");
-        let mut all = vec!["serve"];
+        let mut all = vec!["serve", "--listen", listen];
         all.extend_from_slice(args);
         let child = self
             .command(&all)
@@ -180,9 +188,9 @@ impl Home {
         let mut server = Server {
             child,
             log,
-            url: format!("http://{}", self.listen),
+            url: format!("http://{listen}"),
         };
-        let addr: SocketAddr = self.listen.parse().expect("listen address");
+        let addr: SocketAddr = listen.parse().expect("listen address");
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
