@@ -331,6 +331,11 @@ impl Args {
             (KeyMode::Onchain, true) => Some(OwnerChain::open(&home, home_args).await?),
             _ => None,
         };
+        if mode == KeyMode::Onchain {
+            eprintln!(
+                "granting the session key on chain (waiting for the transaction to be mined)…"
+            );
+        }
         let issued = admin
             .issue(
                 &self.name,

@@ -366,6 +366,10 @@ impl Args {
         }
         if self.keep {
             println!("\nstill running (Ctrl-C to stop):");
+            println!(
+                "  home (temporary, removed at exit): {}",
+                dir.path().display()
+            );
             println!("  chain (anvil):  {rpc}");
             println!("  gateway /rpc:   {gateway_url}/rpc");
             println!(

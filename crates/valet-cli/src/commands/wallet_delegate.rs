@@ -59,7 +59,10 @@ impl Args {
                     account::CREATE2_DEPLOYER
                 );
             }
-            eprintln!("deploying Valet's account contract at {target}");
+            eprintln!(
+                "deploying Valet's account contract at {target} (waiting for the transaction to \
+                 be mined)…"
+            );
             let sent = sender
                 .send(
                     "deploy the account contract",
@@ -90,6 +93,10 @@ impl Args {
                 let nonce =
                     upstream.pending_nonce(wallet.address()).await? + u64::from(relayer.is_none());
                 let auth = wallet.sign_authorization(upstream.chain_id(), target, nonce)?;
+                eprintln!(
+                    "delegating the wallet to {target} (EIP-7702; waiting for the transaction to \
+                     be mined)…"
+                );
                 let sent = sender
                     .send(
                         "delegate the wallet",

@@ -180,3 +180,105 @@ async fn the_command_line_uses_its_own_gateway_wherever_it_listens_and_never_ano
         .await;
     assert_eq!(fresh["result"], "0x7a69", "{fresh}");
 }
+
+/// Runs `script` so that `valet` has a terminal, typing `input`; returns what it printed.
+fn in_a_terminal(home: &Home, args: &str, input: &str) -> String {
+    use std::io::Write as _;
+    let command = format!(
+        "{} --home {} {args}",
+        env!("CARGO_BIN_EXE_valet"),
+        home.path().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("VALET_PASSWORD", crate::support::PASSWORD)
+        .env_remove("VALET_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owners_commands_read_well_and_the_kill_switch_asks_first() {
+    let chain = Chain::start().await;
+    let (home, _) = Home::init(&chain.anvil.url());
+    let key = home.issue(&["--name", "k", "--profile", "read-only", "--expires", "10m"]);
+    let id = key["id"].as_str().unwrap();
+
+    // audit log: a header, then RFC 3339 UTC times.
+    let log = home.ok(&["audit", "log"]);
+    let mut lines = log.stdout.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.contains("SEQ") && header.contains("AT (UTC)") && header.contains("ACTION"),
+        "{header}"
+    );
+    let first = lines.next().unwrap();
+    let at = first.split_whitespace().nth(1).unwrap();
+    assert!(
+        at.parse::<Timestamp>().is_ok() && at.ends_with('Z'),
+        "{first}"
+    );
+
+    // --json on audit verify and key revoke.
+    let verified = home.ok(&["audit", "verify", "--json"]).json();
+    assert_eq!(verified["intact"], true, "{verified}");
+    assert!(verified["entries"].as_u64().unwrap() >= 2, "{verified}");
+    let revoked = home.ok(&["key", "revoke", id, "--json"]).json();
+    assert!(revoked.is_object(), "{revoked}");
+
+    // The kill switch: no terminal and no --yes is refused; in a terminal it asks.
+    let second = home.issue(&["--name", "k2", "--profile", "read-only", "--expires", "10m"]);
+    let refused = home.run(&["key", "revoke", "--all"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("--yes"), "{refused:?}");
+    let no = in_a_terminal(&home, "key revoke --all", "no\n");
+    assert!(
+        no.contains("Type \"revoke all\"") && no.contains("nothing was revoked"),
+        "{no}"
+    );
+    let shown = home
+        .ok(&["key", "show", second["id"].as_str().unwrap(), "--json"])
+        .json();
+    assert_ne!(shown["status"], "revoked", "{shown}");
+    let yes = in_a_terminal(&home, "key revoke --all", "revoke all\n");
+    assert!(yes.contains("revoked 1 keys"), "{yes}");
+
+    // Logs are plain text when stderr is not a terminal.
+    let logged = home
+        .command(&["wallet", "show"])
+        .env("RUST_LOG", "valet_chain=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&logged.stderr);
+    assert!(stderr.contains("connected"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in {stderr:?}");
+
+    // `valet audit log | true`: the reader is gone before valet writes; no panic, status 0.
+    let status = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "for i in 1 2 3; do {} --home {} audit log 2>>{}/pipe.err | true; \
+                 s=${{PIPESTATUS[0]}}; [ $s = 0 ] || exit $s; done",
+                env!("CARGO_BIN_EXE_valet"),
+                home.path().display(),
+                home.tmp.path().display()
+            ),
+        ])
+        .status()
+        .unwrap();
+    let err = std::fs::read_to_string(home.tmp.path().join("pipe.err")).unwrap_or_default();
+    assert!(status.success(), "{status:?} {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
