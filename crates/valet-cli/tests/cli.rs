@@ -19,6 +19,8 @@ mod lifecycle;
 mod newuser;
 #[path = "cli/onchain.rs"]
 mod onchain;
+#[path = "cli/readme.rs"]
+mod readme;
 #[path = "cli/report.rs"]
 mod report;
 #[path = "cli/run.rs"]
