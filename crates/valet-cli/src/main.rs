@@ -8,6 +8,7 @@ mod commands;
 mod gateways;
 mod home;
 mod onchain;
+mod units;
 
 use clap::Parser;
 use std::io::IsTerminal as _;

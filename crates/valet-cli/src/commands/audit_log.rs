@@ -4,6 +4,8 @@ use crate::home::HomeArgs;
 use std::process::ExitCode;
 use valet_store::AuditFilter;
 
+/// Print audit entries
+///
 /// Prints audit entries, oldest first: every agent request (allowed or denied) and every
 /// owner action. Times are UTC (RFC 3339); a header line names the columns.
 ///

@@ -3,6 +3,8 @@
 use crate::home::HomeArgs;
 use std::process::ExitCode;
 
+/// Verify the hash chain and the checkpoint
+///
 /// Recomputes the hash chain of the whole audit log and compares its head with the checkpoint
 /// kept outside the database. Names the first bad entry when any entry was edited, deleted,
 /// reordered or truncated; exits 1 then.

@@ -5,6 +5,8 @@ use anyhow::{Context as _, bail};
 use std::{path::PathBuf, process::ExitCode};
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Create the home directory, the wallet, the database and the admin token
+///
 /// Creates Valet's home: `valet.toml`, the SQLite database, the admin token (mode 0600) and
 /// the wallet, a new random key or an imported keystore, stored as a keystore v3 file.
 /// Refuses to touch an existing home. Asks the node for its chain id and records it; a node

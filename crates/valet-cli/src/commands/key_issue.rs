@@ -6,6 +6,8 @@ use std::{path::PathBuf, process::ExitCode};
 use toml::{Table, Value};
 use valet_store::KeyMode;
 
+/// Issue an agent key (shown once)
+///
 /// Issues an agent key and prints it exactly once. Give a policy file, or a profile with
 /// shorthand flags (which build the same policy file). A key lives 24h unless --expires
 /// (or the policy file) says otherwise.

@@ -5,6 +5,8 @@ use anyhow::bail;
 use serde_json::Value;
 use std::process::ExitCode;
 
+/// Revoke a key, or every key
+///
 /// Revokes a key; its very next request is refused (4100 `revoked`). `--all` is the kill
 /// switch: in a terminal it asks you to type "revoke all"; elsewhere it needs --yes. Goes
 /// through this home's running gateway when there is one. An on-chain key's session signer

@@ -9,6 +9,8 @@ use anyhow::{Context as _, bail};
 use std::{path::PathBuf, process::ExitCode};
 use valet_store::KeyMode;
 
+/// Run a command with a temporary key, revoked when it exits
+///
 /// Issues a temporary key, starts COMMAND with VALET_AGENT_KEY, ETH_RPC_URL (this home's
 /// gateway's /rpc), ETH_RPC_HEADERS ("Authorization: Bearer <key>", which cast and forge send)
 /// and VALET_KEY_ID in its environment, and revokes the key when COMMAND exits, whatever its
@@ -21,6 +23,7 @@ use valet_store::KeyMode;
 ///   valet run --profile read-only --expires 5m -- sh -c 'cast block-number'
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(mut_arg("expires", |a| a.required(true).help("How long the key lives (`5m`, `1h`); required: the key must not outlive the command by much")))]
 pub(crate) struct Args {
     /// The policy file (the shorthand flags are merged into it as for `key issue`; --expires
     /// replaces its expiry).

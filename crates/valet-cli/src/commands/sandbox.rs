@@ -12,6 +12,8 @@ use valet_chain::contracts::abi::{ITestStablecoin, IUniswapV2Router02};
 use valet_keys::Wallet;
 use valet_store::{Checkpoint, GroupCommit, KeyMode};
 
+/// The demo: a local chain, a real token and DEX, an agent allowed and then blocked
+///
 /// Starts anvil (Prague), deploys a real OpenZeppelin ERC-20 stablecoin (tUSD, 6 decimals),
 /// WETH9 and Uniswap V2 with a funded pool, funds a fresh wallet, starts the gateway, issues a
 /// swap-only key with a 1 000 tUSD daily cap, and runs a scripted agent that speaks plain

@@ -5,9 +5,14 @@ use anyhow::Context as _;
 use std::process::ExitCode;
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Run the gateway
+///
 /// Runs the gateway: agents talk JSON-RPC to `/rpc` with their agent key, the owner uses
 /// `/api/v1` with the admin token. Binds 127.0.0.1 unless told otherwise. The upstream chain
-/// id is read at start and pinned.
+/// id is read at start and pinned. It records where it listens in the home, so the other
+/// commands find it; on a SQLite home a second `valet serve` refuses to start. In the
+/// background (`valet serve &`) it cannot prompt for the passphrase (the shell would stop it):
+/// give --password-file FILE or VALET_PASSWORD.
 ///
 /// Examples:
 ///   valet serve

@@ -8,6 +8,8 @@ use std::{path::PathBuf, process::ExitCode};
 use valet_chain::account::{self, Delegation};
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Delegate the wallet to Valet's account contract (EIP-7702), for on-chain keys
+///
 /// Delegates the wallet to Valet's account contract with EIP-7702, so that on-chain keys
 /// (`valet key issue --mode onchain`) can be granted on it. Deploys the contract first if the
 /// chain lacks it (CREATE2 through the standard deterministic deployer, so it has the same

@@ -4,6 +4,8 @@ use crate::home::HomeArgs;
 use serde_json::json;
 use std::process::ExitCode;
 
+/// Show the wallet
+///
 /// Shows the wallet: its address, where its key is kept, and whether the account is delegated
 /// with EIP-7702 (read from the upstream node; "unknown" when the node cannot be reached).
 /// Needs no passphrase.

@@ -215,6 +215,26 @@ async fn the_owners_commands_read_well_and_the_kill_switch_asks_first() {
     let key = home.issue(&["--name", "k", "--profile", "read-only", "--expires", "10m"]);
     let id = key["id"].as_str().unwrap();
 
+    // Amounts in the token's own unit (symbol and decimals read from the chain), not base units.
+    let policy = home.write("swap.toml", &chain.swap_policy());
+    home.ok(&["key", "issue", "--name", "swap", "--policy", &policy]);
+    let report = home.ok(&["report"]);
+    assert!(
+        report.stdout.contains("0 tUSD") && report.stdout.contains("1000 tUSD"),
+        "{report:?}"
+    );
+    let server = home.serve();
+    let swap_id = home.ok(&["key", "list", "--json"]).json()[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = home.ok(&["key", "show", &swap_id]);
+    assert!(
+        shown.stdout.contains("1000 tUSD of 1000 tUSD left per 1d"),
+        "{shown:?}"
+    );
+    drop(server);
+
     // audit log: a header, then RFC 3339 UTC times.
     let log = home.ok(&["audit", "log"]);
     let mut lines = log.stdout.lines();
@@ -252,7 +272,7 @@ async fn the_owners_commands_read_well_and_the_kill_switch_asks_first() {
         .json();
     assert_ne!(shown["status"], "revoked", "{shown}");
     let yes = in_a_terminal(&home, "key revoke --all", "revoke all\n");
-    assert!(yes.contains("revoked 1 keys"), "{yes}");
+    assert!(yes.contains("revoked 2 keys"), "{yes}");
 
     // Logs are plain text when stderr is not a terminal.
     let logged = home
@@ -281,4 +301,47 @@ async fn the_owners_commands_read_well_and_the_kill_switch_asks_first() {
     let err = std::fs::read_to_string(home.tmp.path().join("pipe.err")).unwrap_or_default();
     assert!(status.success(), "{status:?} {err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn help_texts_show_examples_defaults_and_what_is_required() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_valet"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run = help(&["run"]);
+    assert!(
+        run.contains("Usage: valet run [OPTIONS] --expires <DURATION>"),
+        "{run}"
+    );
+    assert!(
+        run.contains("ETH_RPC_HEADERS") && run.contains("Examples:"),
+        "{run}"
+    );
+    let issue = help(&["key", "issue"]);
+    assert!(
+        issue.contains("default: 24h") && issue.contains("Examples:"),
+        "{issue}"
+    );
+    assert!(issue.contains("--allow-other-chain"), "{issue}");
+    let serve = help(&["serve"]);
+    assert!(
+        serve.contains("VALET_PASSWORD") && serve.contains("[env: ETH_RPC_URL="),
+        "{serve}"
+    );
+    let init = help(&["init"]);
+    assert!(
+        init.contains("--rpc-ca-file") && init.contains("https://"),
+        "{init}"
+    );
+    let revoke = help(&["key", "revoke"]);
+    assert!(
+        revoke.contains("--yes") && revoke.contains("revoke all"),
+        "{revoke}"
+    );
 }

@@ -210,7 +210,7 @@ async fn report_lists_use_addresses_spend_anomalies_and_unused_keys() {
         format!("{busy} busy active"),
         format!("{busy} 198.51.100.7 3"),
         format!("{busy} 203.0.113.9 1"),
-        format!("{busy} native 1d {} {ETHER}", ETHER / 4),
+        format!("{busy} native 1d 0.25 ETH 1 ETH"),
         format!("{busy} new_ip alert request from 203.0.113.9"),
         format!("{never} never never valet key revoke {never}{home_flag}"),
     ] {
