@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Starts (idempotently) the local PostgreSQL that the store's conformance tests run against,
-# on 127.0.0.1:5432 with user `postgres`, password `postgres` and a database `test`, and prints
-# the URL to use on stdout:
+# Starts (idempotently) a private PostgreSQL cluster for the tests and prints its URL:
 #
 #   export VALET_TEST_DATABASE_URL="$(tools/postgres.sh)"
+#   tools/postgres.sh stop        # stops it (the data stays for the next start)
 #
-# Made for the Debian CI machine (postgresql-15 installed, cluster down). Run as root on a fresh
-# machine it installs PostgreSQL from apt if it is missing. When the server already answers, it
-# only checks the login and prints the URL (well under a second). Diagnostics go to stderr.
+# The cluster is this script's own: made with initdb in its own directory, on its own port
+# (VALET_PG_PORT, default 55432), started and stopped with pg_ctl. It never connects to,
+# reconfigures or changes the password of any PostgreSQL server it did not start; a system
+# server on 5432 is left exactly as it is.
+#
+# Where the cluster lives: ~/.cache/valet/postgres (VALET_PG_DIR). PostgreSQL refuses to run as
+# root, so as root the cluster runs as the `postgres` OS user and lives in
+# /var/tmp/valet-postgres-$PORT instead (root's home is not readable by that user).
+#
+# When the cluster already answers, this prints the URL in well under a second; the first start
+# (initdb) takes a few seconds. As root on a machine without PostgreSQL, it installs the server
+# binaries from apt (Debian then creates its own `main` cluster, which this script never uses).
+# Diagnostics go to stderr.
 set -euo pipefail
 
 HOST=127.0.0.1
-PORT=5432
+PORT="${VALET_PG_PORT:-55432}"
 USER_NAME=postgres
 PASSWORD=postgres
 DB=test
@@ -20,59 +29,86 @@ URL="postgres://${USER_NAME}:${PASSWORD}@${HOST}:${PORT}/${DB}"
 say() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Can we log in over TCP with the password and reach the test database?
+if [ "$(id -u)" -eq 0 ]; then
+  DIR="${VALET_PG_DIR:-/var/tmp/valet-postgres-${PORT}}"
+  RUN_AS=(runuser -u postgres --)
+else
+  DIR="${VALET_PG_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/valet/postgres}"
+  RUN_AS=()
+fi
+DATA="$DIR/data"
+LOG="$DIR/server.log"
+
+# The server binaries (Debian keeps them off PATH, under /usr/lib/postgresql/<version>/bin).
+bindir() {
+  if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+    pg_config --bindir
+    return
+  fi
+  local found
+  found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$found" ] && [ -x "$found/initdb" ] && echo "$found"
+}
+
+# Can we log in to our cluster over TCP with the password and reach the test database?
 login_ok() {
   command -v psql >/dev/null 2>&1 || return 1
   PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=3 \
     psql -h "$HOST" -p "$PORT" -U "$USER_NAME" -d "$DB" -XtAqc 'SELECT 1' >/dev/null 2>&1
 }
 
-if login_ok; then
-  echo "$URL"
+# Only our own cluster is ever stopped: the one whose data directory this script made.
+if [ "${1:-}" = "stop" ]; then
+  BIN=$(bindir) || die "no PostgreSQL server binaries found"
+  [ -f "$DATA/postmaster.pid" ] || { say "not running"; exit 0; }
+  "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
   exit 0
 fi
 
-[ "$(id -u)" -eq 0 ] || die "PostgreSQL at ${HOST}:${PORT} is not usable and setting it up needs root; rerun as root"
+if [ -f "$DATA/PG_VERSION" ] && login_ok; then
+  echo "$URL"
+  exit 0
+fi
+# A server answers on our port but it is not our cluster: refuse rather than touch it.
+if [ ! -f "$DATA/postmaster.pid" ] && command -v pg_isready >/dev/null 2>&1 \
+  && pg_isready -q -h "$HOST" -p "$PORT"; then
+  die "a PostgreSQL server this script did not start answers on ${HOST}:${PORT}; choose another port with VALET_PG_PORT"
+fi
 
-if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-  say "installing PostgreSQL from apt"
+BIN=$(bindir) || true
+if [ -z "$BIN" ]; then
+  [ "$(id -u)" -eq 0 ] || die "PostgreSQL server binaries (initdb, pg_ctl) are missing; install postgresql"
+  say "installing the PostgreSQL server binaries from apt"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   apt-get install -y -qq postgresql >&2
+  BIN=$(bindir) || die "no initdb after installing postgresql"
 fi
 
-# The cluster on our port: first the one already configured for it, else create one.
-cluster=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PORT" '$3 == p { print $1 " " $2; exit }')
-if [ -z "$cluster" ]; then
-  version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$version" ] || die "no PostgreSQL server under /usr/lib/postgresql after installing"
-  say "creating cluster ${version}/main on port ${PORT}"
-  pg_createcluster --port "$PORT" "$version" main >&2
-  cluster="$version main"
-fi
-read -r version name <<<"$cluster"
-
-status=$(pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1 == v && $2 == n { print $4 }')
-if [ "$status" != "online" ]; then
-  say "starting cluster ${version}/${name}"
-  pg_ctlcluster "$version" "$name" start >&2 || die "pg_ctlcluster $version $name start failed; see /var/log/postgresql/postgresql-${version}-${name}.log"
+if [ ! -f "$DATA/PG_VERSION" ]; then
+  say "creating a private cluster in $DATA (port $PORT)"
+  mkdir -p "$DIR"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$DIR"
+  chmod 700 "$DIR"
+  pwfile="$DIR/pwfile"
+  printf '%s\n' "$PASSWORD" >"$pwfile"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$pwfile"
+  "${RUN_AS[@]}" "$BIN/initdb" -D "$DATA" -U "$USER_NAME" --pwfile="$pwfile" \
+    --auth=scram-sha-256 -E UTF8 --no-instructions >&2
+  rm -f "$pwfile"
 fi
 
-# Wait until the server accepts connections (it usually does at once).
-for _ in $(seq 1 50); do
-  pg_isready -q -h "$HOST" -p "$PORT" && break
-  sleep 0.2
-done
-pg_isready -q -h "$HOST" -p "$PORT" || die "PostgreSQL ${version}/${name} does not accept connections on ${HOST}:${PORT}"
-
-# As the postgres OS user over the local socket (peer auth): set the password (the stock
-# pg_hba.conf asks for scram-sha-256 on 127.0.0.1) and create the test database.
-as_postgres() { runuser -u postgres -- psql -p "$PORT" -XtAq "$@"; }
-as_postgres -c "ALTER USER ${USER_NAME} PASSWORD '${PASSWORD}'" >&2
-if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = '${DB}'")" != "1" ]; then
-  say "creating database ${DB}"
-  as_postgres -c "CREATE DATABASE ${DB}" >&2
+if ! "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  say "starting the private cluster on ${HOST}:${PORT}"
+  # Sockets in the data directory: nothing is written to /var/run/postgresql.
+  "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 30 \
+    -o "-p $PORT -h $HOST -k $DATA -c max_connections=200 -c fsync=off -c full_page_writes=off" \
+    start >&2 || die "pg_ctl start failed; see $LOG"
 fi
 
-login_ok || die "cannot log in as ${USER_NAME} over TCP at ${HOST}:${PORT}; check pg_hba.conf of cluster ${version}/${name}"
+if ! login_ok; then
+  PGPASSWORD="$PASSWORD" psql -h "$HOST" -p "$PORT" -U "$USER_NAME" -d postgres -XtAq \
+    -c "CREATE DATABASE ${DB}" >&2 || die "cannot create database ${DB} in the private cluster"
+fi
+login_ok || die "cannot log in as ${USER_NAME} at ${HOST}:${PORT}; see $LOG"
 echo "$URL"

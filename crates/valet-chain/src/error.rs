@@ -34,6 +34,9 @@ pub enum Error {
     /// The node did not answer within the request timeout.
     #[error("upstream node did not answer in time")]
     Timeout,
+    /// The TLS settings cannot be used (an unreadable or empty CA file).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The upstream URL cannot be used (the reason only, never the URL).
     #[error("invalid upstream node URL: {0}")]
     InvalidUrl(String),

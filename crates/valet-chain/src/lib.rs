@@ -4,6 +4,7 @@ pub mod account;
 mod anvil;
 pub mod contracts;
 mod error;
+mod http;
 mod nonce;
 mod send;
 mod tools;
@@ -11,6 +12,7 @@ mod upstream;
 
 pub use anvil::{ANVIL_ENV, Anvil};
 pub use error::{Error, Result};
+pub use http::{HttpClient, HttpOptions, HttpResponse};
 pub use nonce::{NonceLease, NonceManager};
 pub use send::{Sender, Sent};
 pub use tools::NODE_MODULES_ENV;

@@ -52,10 +52,14 @@ impl std::fmt::Debug for Sender {
 impl Sender {
     /// Connects to `url` and sends from `wallet`'s default signer.
     pub async fn new(url: &str, wallet: EthereumWallet) -> Result<Self> {
-        let upstream = Upstream::connect(url).await?;
+        Ok(Self::on(Upstream::connect(url).await?, wallet))
+    }
+
+    /// Sends from `wallet`'s default signer through `upstream`.
+    pub fn on(upstream: Upstream, wallet: EthereumWallet) -> Self {
         let from = NetworkWallet::<Ethereum>::default_signer_address(&wallet);
         let nonces = NonceManager::new(upstream.clone(), from);
-        Ok(Self::with_nonces(upstream, wallet, nonces))
+        Self::with_nonces(upstream, wallet, nonces)
     }
 
     /// Sends from `wallet` taking nonces from `nonces` (shared with other senders of the same
@@ -119,6 +123,53 @@ impl Sender {
             21_000 + GAS_PER_AUTHORIZATION * authorizations.len() as u64 + 16 * input.len() as u64
         };
         let fees = self.upstream.fees().await?;
+        // The nonce manager's cached nonce is stale when the account's nonce moved outside
+        // this process: another `valet` process sent from it, or an EIP-7702 authorization
+        // (`valet wallet delegate`) bumped it. The node then answers "nonce too low" without
+        // accepting anything, so one retry with a freshly read nonce is safe. ("already
+        // known" is not retried: that transaction is in the pool. Nor are authorizations: a
+        // self-sponsored one names the nonce after the transaction's.)
+        let mut retried = !authorizations.is_empty();
+        let (hash, nonce) = loop {
+            let tx = Unsigned {
+                to,
+                value,
+                input: &input,
+                authorizations: &authorizations,
+                gas_limit,
+                fees,
+            };
+            match self.sign_and_send(tx).await {
+                Err(e) if !retried && is_stale_nonce(&e) => {
+                    debug!(target: TARGET, what, error = %e, "stale nonce; reading it again");
+                    retried = true;
+                }
+                other => break other?,
+            }
+        };
+        if !self.upstream.wait_for_receipt(hash, MINE_TIMEOUT).await? {
+            return Err(Error::Reverted {
+                what: what.into(),
+                hash,
+            });
+        }
+        debug!(target: TARGET, what, %hash, nonce, "mined");
+        Ok(Sent { hash, nonce })
+    }
+
+    /// Leases a nonce, signs `tx` and hands it to the node; returns its hash and nonce. On a
+    /// refusal the lease is dropped and the nonce cache forgotten.
+    async fn sign_and_send(&self, tx: Unsigned<'_>) -> Result<(B256, u64)> {
+        let Unsigned {
+            to,
+            value,
+            input,
+            authorizations,
+            gas_limit,
+            fees,
+        } = tx;
+        let input = input.clone();
+        let authorizations = authorizations.to_vec();
         let lease = self.nonces.lease().await?;
         let nonce = lease.nonce();
         let chain_id = self.upstream.chain_id();
@@ -155,24 +206,38 @@ impl Sender {
         let signed = NetworkWallet::<Ethereum>::sign_transaction_from(&self.wallet, self.from, tx)
             .await
             .map_err(|e| Error::Signing(e.to_string()))?;
-        let hash = match self.upstream.send_raw(&signed.encoded_2718()).await {
+        match self.upstream.send_raw(&signed.encoded_2718()).await {
             Ok(hash) => {
                 lease.commit();
-                hash
+                Ok((hash, nonce))
             }
             Err(e) => {
                 drop(lease);
                 self.nonces.resync().await;
-                return Err(e);
+                Err(e)
             }
-        };
-        if !self.upstream.wait_for_receipt(hash, MINE_TIMEOUT).await? {
-            return Err(Error::Reverted {
-                what: what.into(),
-                hash,
-            });
         }
-        debug!(target: TARGET, what, %hash, nonce, "mined");
-        Ok(Sent { hash, nonce })
+    }
+}
+
+/// What [`Sender::sign_and_send`] signs.
+struct Unsigned<'a> {
+    to: Option<Address>,
+    value: U256,
+    input: &'a Bytes,
+    authorizations: &'a [SignedAuthorization],
+    gas_limit: u64,
+    fees: crate::Fees,
+}
+
+/// Whether the node refused a transaction only because its nonce was already used (and so
+/// accepted nothing): "nonce too low", not "already known".
+fn is_stale_nonce(e: &Error) -> bool {
+    match e {
+        Error::Node { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            m.contains("nonce too low") || m.contains("nonce is too low") || m.contains("oldnonce")
+        }
+        _ => false,
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpOptions};
 
 /// How long one JSON-RPC request to the node may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +35,7 @@ pub struct Upstream {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: HttpClient,
     url: reqwest::Url,
     next_id: AtomicU64,
 }
@@ -77,9 +78,10 @@ pub fn gas_with_margin(estimate: u64) -> u64 {
 impl Upstream {
     /// Connects to the node at `url` (`http://` or `https://`, credentials allowed in it) and
     /// pins the chain id it reports (`eth_chainId`). Requests time out after
-    /// [`REQUEST_TIMEOUT`], connections after [`CONNECT_TIMEOUT`].
+    /// [`REQUEST_TIMEOUT`], connections after [`CONNECT_TIMEOUT`]; TLS trusts the system's
+    /// roots.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with_timeouts(url, REQUEST_TIMEOUT, CONNECT_TIMEOUT).await
+        Self::connect_with(url, &HttpOptions::default()).await
     }
 
     /// [`Upstream::connect`] with explicit timeouts.
@@ -88,6 +90,17 @@ impl Upstream {
         request_timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<Self> {
+        let options = HttpOptions {
+            request_timeout,
+            connect_timeout,
+            ca_file: None,
+        };
+        Self::connect_with(url, &options).await
+    }
+
+    /// [`Upstream::connect`] with explicit timeouts and trusted roots (`options.ca_file` for
+    /// a private node's CA).
+    pub async fn connect_with(url: &str, options: &HttpOptions) -> Result<Self> {
         let url = reqwest::Url::parse(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
         match url.scheme() {
             "http" | "https" => {}
@@ -100,11 +113,7 @@ impl Upstream {
         if url.host_str().is_none() {
             return Err(Error::InvalidUrl("no host".into()));
         }
-        let client = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| Error::Transport(describe(e)))?;
+        let client = HttpClient::new(options)?;
         let mut upstream = Self {
             inner: Arc::new(Inner {
                 client,
@@ -146,15 +155,16 @@ impl Upstream {
         let response = self
             .inner
             .client
-            .post(self.inner.url.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(from_reqwest)?;
-        let status = response.status();
-        let bytes = read_body(response).await?;
+            .post(
+                &self.inner.url,
+                &[],
+                body.to_string().into_bytes(),
+                MAX_RESPONSE_BYTES,
+            )
+            .await?;
+        let (status, bytes) = (response.status, response.body);
         let parsed = parse_response(&bytes, id);
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             // Some nodes and proxies send a JSON-RPC error with a 4xx/5xx status; keep it.
             if let Err(node @ Error::Node { .. }) = parsed {
                 return Err(node);
@@ -285,20 +295,6 @@ impl Upstream {
     }
 }
 
-/// Reads the body, refusing more than [`MAX_RESPONSE_BYTES`].
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(Error::BadResponse(format!(
-                "response larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Interprets a JSON-RPC response body to the request with `id`.
 fn parse_response(body: &[u8], id: u64) -> Result<Value> {
     let value: Value =
@@ -336,40 +332,6 @@ fn node_error(error: Value) -> Error {
         message,
         data: e.remove("data"),
     }
-}
-
-/// A reqwest failure as [`Error::Timeout`] or [`Error::Transport`], without the URL.
-fn from_reqwest(e: reqwest::Error) -> Error {
-    if e.is_timeout() {
-        return Error::Timeout;
-    }
-    let text = describe(e);
-    if text.contains("scheme is not http") {
-        // reqwest without a TLS backend (this workspace builds alloy and reqwest without one).
-        Error::InvalidUrl(
-            "https:// needs TLS, which this build does not include; use an http:// URL \
-             (a local node, or a TLS-terminating proxy on 127.0.0.1)"
-                .into(),
-        )
-    } else {
-        Error::Transport(text)
-    }
-}
-
-/// The error and its causes on one line, without the URL.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A `0x`-prefixed hex quantity (at most 128 bits).

@@ -15,6 +15,7 @@ pub(crate) enum Admin {
         base: String,
         token: String,
         client: reqwest::Client,
+        running: crate::gateways::Running,
     },
     /// No gateway: the store itself.
     Store {
@@ -25,39 +26,12 @@ pub(crate) enum Admin {
 }
 
 impl Admin {
-    /// Uses the gateway at the configured address if it answers, else opens the store.
+    /// Uses this home's running gateway (found through its record in the home, wherever it
+    /// listens), else opens the store. Never probes an address no gateway of this home
+    /// recorded, so the admin token never goes to another home's gateway.
     pub(crate) async fn connect(home: &Home) -> anyhow::Result<Self> {
-        let token = home.admin_token()?;
-        let base = format!("http://{}/api/v1", home.config.listen);
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        match client
-            .get(format!("{base}/keys"))
-            .bearer_auth(&token)
-            .send()
-            .await
-        {
-            Ok(r) if r.status().is_success() => {
-                return Ok(Self::Api {
-                    base,
-                    token,
-                    client,
-                });
-            }
-            Ok(r) => bail!(
-                "the gateway at {} refused the admin token ({})",
-                home.config.listen,
-                r.status()
-            ),
-            Err(e) if e.is_connect() => {}
-            Err(e) => {
-                return Err(e).context(format!(
-                    "the gateway at {} did not answer",
-                    home.config.listen
-                ));
-            }
+        if let Some(running) = crate::gateways::running(&home.dir).into_iter().next() {
+            return Self::api(home, running).await;
         }
         let wallet = home
             .config
@@ -72,6 +46,50 @@ impl Admin {
         })
     }
 
+    /// The admin API of a running gateway of this home.
+    async fn api(home: &Home, running: crate::gateways::Running) -> anyhow::Result<Self> {
+        let token = home.admin_token()?;
+        let base = format!("{}/api/v1", running.url());
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let probe = client
+            .get(format!("{base}/keys"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "this home's gateway (pid {}, {}) did not answer",
+                    running.pid, running.listen
+                )
+            })?;
+        if !probe.status().is_success() {
+            bail!(
+                "this home's gateway (pid {}, {}) refused the admin token ({}): was admin.token \
+                 replaced while it runs? restart `valet serve`",
+                running.pid,
+                running.listen,
+                probe.status()
+            );
+        }
+        Ok(Self::Api {
+            base,
+            token,
+            client,
+            running,
+        })
+    }
+
+    /// The running gateway's address and chain, when there is one.
+    pub(crate) fn running(&self) -> Option<&crate::gateways::Running> {
+        match self {
+            Self::Api { running, .. } => Some(running),
+            Self::Store { .. } => None,
+        }
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -82,6 +100,7 @@ impl Admin {
             base,
             token,
             client,
+            ..
         } = self
         else {
             unreachable!("api call without api")
@@ -188,7 +207,7 @@ impl Admin {
 
     /// One key (with its live permissions when the gateway runs, and an on-chain key's state
     /// read from the chain either way).
-    pub(crate) async fn key(&self, id: &str, rpc_url: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn key(&self, id: &str, home: &crate::home::Home) -> anyhow::Result<Value> {
         match self {
             Self::Api { .. } => {
                 self.call(reqwest::Method::GET, &format!("/keys/{id}"), None)
@@ -205,11 +224,11 @@ impl Admin {
                     record.session_signer,
                     valet_policy::Policy::from_toml(&record.policy_toml),
                 ) {
-                    v["onchain"] = match valet_chain::Upstream::connect(rpc_url).await {
+                    v["onchain"] = match home.upstream().await {
                         Ok(up) => {
                             valet_server::onchain_state(&up, record.wallet, session, &policy).await
                         }
-                        Err(e) => json!({ "session_signer": session, "error": e.to_string() }),
+                        Err(e) => json!({ "session_signer": session, "error": format!("{e:#}") }),
                     };
                 }
                 Ok(v)

@@ -31,6 +31,14 @@ pub(crate) struct HomeArgs {
     /// Read the wallet passphrase from this file (else env VALET_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
+    /// The upstream node (http:// or https://) for this run, over valet.toml's `rpc_url`
+    /// (`valet init` records it; default http://127.0.0.1:8545).
+    #[arg(long, global = true, env = "ETH_RPC_URL", value_name = "URL")]
+    pub(crate) rpc_url: Option<String>,
+    /// A PEM file of CA certificates to trust for an https:// node, besides the system's
+    /// roots (a private node's CA). `valet init` records it in valet.toml.
+    #[arg(long, global = true, env = "VALET_RPC_CA_FILE", value_name = "FILE")]
+    pub(crate) rpc_ca_file: Option<PathBuf>,
 }
 
 impl HomeArgs {
@@ -56,8 +64,14 @@ impl HomeArgs {
                 dir.display()
             )
         })?;
-        let config: Config =
+        let mut config: Config =
             toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        if let Some(url) = &self.rpc_url {
+            config.rpc_url = url.clone();
+        }
+        if let Some(ca) = &self.rpc_ca_file {
+            config.rpc_ca_file = Some(absolute(ca)?);
+        }
         Ok(Home { dir, config })
     }
 
@@ -100,6 +114,12 @@ pub(crate) struct Config {
     pub(crate) listen: String,
     /// The upstream node.
     pub(crate) rpc_url: String,
+    /// Extra CA certificates (PEM) trusted for an https:// node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rpc_ca_file: Option<PathBuf>,
+    /// The chain id the node reported at `valet init` (absent if it did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chain_id: Option<u64>,
     /// `sqlite://PATH` (relative to the home) or `postgres://…`.
     pub(crate) database_url: String,
     /// The wallet's custody.
@@ -168,6 +188,34 @@ impl Home {
             }
             _ => url.to_string(),
         }
+    }
+
+    /// How to reach the node: the system's roots plus `rpc_ca_file`.
+    pub(crate) fn http_options(&self) -> valet_chain::HttpOptions {
+        valet_chain::HttpOptions {
+            ca_file: self.config.rpc_ca_file.clone(),
+            ..valet_chain::HttpOptions::default()
+        }
+    }
+
+    /// Connects to the upstream node (never naming its URL, which may hold an API key).
+    pub(crate) async fn upstream(&self) -> anyhow::Result<valet_chain::Upstream> {
+        valet_chain::Upstream::connect_with(&self.config.rpc_url, &self.http_options())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {} (check --rpc-url, ETH_RPC_URL or valet.toml's rpc_url)",
+                    redact_url(&self.config.rpc_url)
+                )
+            })
+    }
+
+    /// A sender from `wallet` on the upstream node.
+    pub(crate) async fn sender(
+        &self,
+        wallet: alloy::network::EthereumWallet,
+    ) -> anyhow::Result<valet_chain::Sender> {
+        Ok(valet_chain::Sender::on(self.upstream().await?, wallet))
     }
 
     /// The admin token.
@@ -264,6 +312,25 @@ impl Home {
             .await
             .context("cannot open the database")
     }
+}
+
+/// A URL's scheme, host and port only: paths, queries and credentials of hosted nodes hold
+/// API keys.
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => format!("{}://", u.scheme()),
+        },
+        Err(_) => "(an unparsable URL)".into(),
+    }
+}
+
+/// `path` made absolute against the current directory (a CA file named on the command line
+/// must still be found when `valet serve` runs elsewhere).
+pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
 /// Writes a file only the owner can read (0600), refusing to overwrite.

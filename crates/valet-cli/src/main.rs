@@ -5,10 +5,13 @@
 
 mod admin;
 mod commands;
+mod gateways;
 mod home;
 mod onchain;
+mod units;
 
 use clap::Parser;
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 /// Smart agent keys: temporary, permissioned credentials that let AI agents act for an
@@ -23,14 +26,18 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
+    // Colour only for a person at a terminal: redirected logs stay plain text.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,valet=info")),
         )
         .init();
+    // RUST_LOG (e.g. `valet=debug`, `valet_chain=debug`) sets what is logged to stderr.
     match cli.command.run(&cli.home) {
         Ok(code) => code,
         Err(e) => {
@@ -38,4 +45,23 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `valet report | head -1`: when the reader of stdout goes away, `println!` panics with a
+/// broken pipe. That is the reader's choice, not an error: exit quietly (status 0), as
+/// programs killed by SIGPIPE do without a word. Every other panic keeps the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

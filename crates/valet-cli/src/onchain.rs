@@ -45,9 +45,7 @@ impl OwnerChain {
             Zeroizing::new(pass.as_bytes().to_vec()),
             None,
         )?;
-        let sender = valet_chain::Sender::new(&home.config.rpc_url, wallet.network_wallet())
-            .await
-            .context("cannot reach the node (check valet.toml's rpc_url)")?;
+        let sender = home.sender(wallet.network_wallet()).await?;
         Ok(Self {
             onchain,
             wallet,

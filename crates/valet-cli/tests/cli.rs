@@ -15,8 +15,12 @@ mod clients;
 mod dashboard;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/newuser.rs"]
+mod newuser;
 #[path = "cli/onchain.rs"]
 mod onchain;
+#[path = "cli/readme.rs"]
+mod readme;
 #[path = "cli/report.rs"]
 mod report;
 #[path = "cli/run.rs"]
@@ -27,3 +31,5 @@ mod sandbox;
 mod signing;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/tls.rs"]
+mod tls;

@@ -35,6 +35,8 @@ const SEED_ENTRIES: u64 = 1000;
 /// Webhook deliveries: attempts, and the timeout of each.
 const WEBHOOK_ATTEMPTS: u32 = 3;
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of a webhook receiver's answer that is read (it is only logged by status).
+const WEBHOOK_MAX_RESPONSE: usize = 64 * 1024;
 
 /// What the detectors look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,10 +106,8 @@ impl Default for AnomalyConfig {
 /// Why an alert webhook cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    /// The URL is not `http://…` (this build has no TLS).
-    #[error(
-        "webhook_url must start with http:// (this build has no TLS: relay HTTPS through a local proxy)"
-    )]
+    /// The URL is neither `https://…` nor `http://…`.
+    #[error("webhook_url must start with https:// (or http:// for a local receiver)")]
     Scheme,
     /// The URL does not parse.
     #[error("webhook_url is not a URL: {0}")]
@@ -144,7 +144,7 @@ impl Webhook {
     /// A webhook to `url` signed with `secret`.
     pub fn new(url: &str, secret: &[u8]) -> Result<Self, WebhookError> {
         let url = reqwest::Url::parse(url).map_err(|e| WebhookError::Url(e.to_string()))?;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
             return Err(WebhookError::Scheme);
         }
         if secret.is_empty() {
@@ -177,16 +177,18 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// The gateway's anomaly settings and the webhook client.
 pub(crate) struct Monitor {
     config: AnomalyConfig,
-    client: Option<reqwest::Client>,
+    client: Option<valet_chain::HttpClient>,
 }
 
 impl Monitor {
     pub(crate) fn new(config: AnomalyConfig) -> Self {
+        // TLS trusts the system's roots (or SSL_CERT_FILE); redirects are not followed.
+        let options = valet_chain::HttpOptions {
+            request_timeout: WEBHOOK_TIMEOUT,
+            ..valet_chain::HttpOptions::default()
+        };
         let client = config.webhook.as_ref().and_then(|_| {
-            reqwest::Client::builder()
-                .timeout(WEBHOOK_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
+            valet_chain::HttpClient::new(&options)
                 .map_err(|e| {
                     tracing::error!(target: "valet::alerts", error = %e, "no webhook client; alerts stay in the audit log");
                 })
@@ -662,18 +664,17 @@ impl Gateway {
         tokio::spawn(async move {
             for attempt in 1..=WEBHOOK_ATTEMPTS {
                 let timestamp = Timestamp::now().as_second();
+                let headers = [
+                    ("x-valet-timestamp", timestamp.to_string()),
+                    ("x-valet-signature", hook.signature(timestamp, &body)),
+                ];
                 let result = client
-                    .post(hook.url.clone())
-                    .header("content-type", "application/json")
-                    .header("x-valet-timestamp", timestamp.to_string())
-                    .header("x-valet-signature", hook.signature(timestamp, &body))
-                    .body(body.clone())
-                    .send()
+                    .post(&hook.url, &headers, body.clone(), WEBHOOK_MAX_RESPONSE)
                     .await;
                 let why = match result {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => format!("status {}", r.status()),
-                    Err(e) => e.without_url().to_string(),
+                    Ok(r) if (200..300).contains(&r.status) => return,
+                    Ok(r) => format!("status {}", r.status),
+                    Err(e) => e.to_string(),
                 };
                 tracing::warn!(target: "valet::alerts", attempt, error = %why, "webhook delivery failed");
                 if attempt < WEBHOOK_ATTEMPTS {

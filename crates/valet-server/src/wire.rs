@@ -83,24 +83,27 @@ pub enum RpcError {
 }
 
 #[derive(Serialize)]
-struct ErrorObject<'a> {
+struct ErrorObject {
     code: i64,
-    message: &'a str,
+    message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<Value>,
 }
 
 impl RpcError {
-    /// The error object of a JSON-RPC response.
+    /// The error object of a JSON-RPC response. The `message` of a denial names its violation
+    /// codes ("denied by policy: value_too_high, spend_limit_exceeded") and that of a refused
+    /// key its reason ("unauthorized: revoked"): client libraries such as viem show only the
+    /// message, often wrapped in causes of their own.
     pub fn to_json(&self) -> Value {
-        let (code, message, data): (i64, &str, Option<Value>) = match self {
-            Self::Parse(why) => (-32700, "parse error", Some(json!(why))),
-            Self::InvalidRequest(why) => (-32600, "invalid request", Some(json!(why))),
-            Self::MethodNotFound(m) => (-32601, "method not found", Some(json!(m))),
-            Self::InvalidParams(why) => (-32602, "invalid params", Some(json!(why))),
+        let (code, message, data): (i64, String, Option<Value>) = match self {
+            Self::Parse(why) => (-32700, "parse error".into(), Some(json!(why))),
+            Self::InvalidRequest(why) => (-32600, "invalid request".into(), Some(json!(why))),
+            Self::MethodNotFound(m) => (-32601, "method not found".into(), Some(json!(m))),
+            Self::InvalidParams(why) => (-32602, "invalid params".into(), Some(json!(why))),
             Self::Unauthorized(reason) => (
                 4100,
-                "unauthorized",
+                format!("unauthorized: {}", reason.as_str()),
                 Some(json!({ "reason": reason.as_str() })),
             ),
             Self::Denied {
@@ -113,23 +116,23 @@ impl RpcError {
                     .collect();
                 (
                     4001,
-                    "denied by policy",
+                    denied_message(violations),
                     Some(json!({ "violations": v, "request_id": request_id })),
                 )
             }
             Self::RateLimited { retry_after_ms } => (
                 -32005,
-                "rate limited",
+                "rate limited".into(),
                 Some(json!({ "retry_after_ms": retry_after_ms })),
             ),
             Self::Upstream {
                 code,
                 message,
                 data,
-            } => (*code, message.as_str(), data.clone()),
+            } => (*code, message.clone(), data.clone()),
             Self::Internal { request_id } => (
                 -32603,
-                "internal error",
+                "internal error".into(),
                 Some(json!({ "request_id": request_id })),
             ),
         };
@@ -139,6 +142,21 @@ impl RpcError {
             data,
         })
         .unwrap_or(Value::Null)
+    }
+}
+
+/// "denied by policy: <code>, <code>": each violation code once, in order.
+fn denied_message(violations: &[valet_policy::Violation]) -> String {
+    let mut codes: Vec<&str> = Vec::new();
+    for v in violations {
+        if !codes.contains(&v.code.as_str()) {
+            codes.push(v.code.as_str());
+        }
+    }
+    if codes.is_empty() {
+        "denied by policy".into()
+    } else {
+        format!("denied by policy: {}", codes.join(", "))
     }
 }
 
@@ -209,6 +227,25 @@ mod tests {
         }
         .to_json();
         assert_eq!(denied["code"], 4001);
+        assert_eq!(denied["message"], "denied by policy");
+        use valet_policy::ViolationCode::{SpendLimitExceeded, ValueTooHigh};
+        let two = RpcError::Denied {
+            violations: vec![
+                Violation::new(ValueTooHigh, "a"),
+                Violation::new(SpendLimitExceeded, "b"),
+                Violation::new(ValueTooHigh, "c"),
+            ],
+            request_id: "r2".into(),
+        }
+        .to_json();
+        assert_eq!(
+            two["message"],
+            "denied by policy: value_too_high, spend_limit_exceeded"
+        );
+        assert_eq!(
+            RpcError::Unauthorized(AuthFailure::Revoked).to_json()["message"],
+            "unauthorized: revoked"
+        );
         assert_eq!(denied["data"]["request_id"], "r1");
         assert_eq!(
             RpcError::Unauthorized(AuthFailure::IpNotAllowed).to_json()["data"]["reason"],

@@ -7,6 +7,8 @@
 mod faults;
 mod nonce;
 mod sandbox;
+mod tls;
+mod tls_proxy;
 mod upstream;
 
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};

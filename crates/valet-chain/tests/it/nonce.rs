@@ -168,3 +168,33 @@ async fn a_held_lease_blocks_the_next() {
     held.commit();
     assert_eq!(manager.lease().await.unwrap().nonce(), 1);
 }
+
+/// A second process sends from the same account (as `valet wallet delegate` does while the
+/// gateway runs): the first sender's cached nonce is stale, and its next send reads the nonce
+/// again instead of failing "nonce too low".
+#[tokio::test]
+async fn a_sender_recovers_from_a_nonce_used_elsewhere() {
+    let anvil = Anvil::spawn().await.unwrap();
+    let key = anvil.dev_key(3);
+    let wallet = || alloy::network::EthereumWallet::from(key.clone());
+    let gateway = valet_chain::Sender::new(&anvil.url(), wallet())
+        .await
+        .unwrap();
+    let cli = valet_chain::Sender::new(&anvil.url(), wallet())
+        .await
+        .unwrap();
+    let to = Address::repeat_byte(0x11);
+    let first = gateway
+        .call("first", to, U256::from(1), Vec::new())
+        .await
+        .unwrap();
+    let elsewhere = cli
+        .call("elsewhere", to, U256::from(2), Vec::new())
+        .await
+        .unwrap();
+    let next = gateway
+        .call("next", to, U256::from(3), Vec::new())
+        .await
+        .unwrap();
+    assert_eq!((first.nonce, elsewhere.nonce, next.nonce), (0, 1, 2));
+}

@@ -4,6 +4,8 @@ use crate::home::HomeArgs;
 use std::{io::Write, process::ExitCode};
 use valet_store::AuditFilter;
 
+/// Export every entry as JSON lines
+///
 /// Writes every audit entry as one JSON object per line (with its hashes, so the chain can be
 /// verified elsewhere).
 ///

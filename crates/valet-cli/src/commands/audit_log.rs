@@ -4,8 +4,10 @@ use crate::home::HomeArgs;
 use std::process::ExitCode;
 use valet_store::AuditFilter;
 
+/// Print audit entries
+///
 /// Prints audit entries, oldest first: every agent request (allowed or denied) and every
-/// owner action.
+/// owner action. Times are UTC (RFC 3339); a header line names the columns.
 ///
 /// Examples:
 ///   valet audit log --since 24h
@@ -42,6 +44,12 @@ impl Args {
                 action: None,
             })
             .await?;
+        if !self.json {
+            println!(
+                "{:>6} {:<20} {:<6} {:<14} {:<26} DECISION [VIOLATIONS] [TX] [FROM]",
+                "SEQ", "AT (UTC)", "ACTOR", "KEY", "ACTION"
+            );
+        }
         for e in &entries {
             if self.json {
                 println!("{}", valet_store::entry_to_json(e));
@@ -49,9 +57,9 @@ impl Args {
             }
             let r = &e.record;
             let mut line = format!(
-                "{:>6} {} {:<6} {:<14} {:<26} {}",
+                "{:>6} {:<20} {:<6} {:<14} {:<26} {}",
                 e.seq,
-                r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 r.actor,
                 r.key_id.as_deref().unwrap_or("-"),
                 r.action,

@@ -5,12 +5,19 @@ use anyhow::{Context as _, bail};
 use std::{path::PathBuf, process::ExitCode};
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Create the home directory, the wallet, the database and the admin token
+///
 /// Creates Valet's home: `valet.toml`, the SQLite database, the admin token (mode 0600) and
 /// the wallet, a new random key or an imported keystore, stored as a keystore v3 file.
-/// Refuses to touch an existing home.
+/// Refuses to touch an existing home. Asks the node for its chain id and records it; a node
+/// that does not answer is a warning (start it before `valet serve`).
+///
+/// The node is --rpc-url, else env ETH_RPC_URL, else http://127.0.0.1:8545. An https:// node
+/// is checked against the system's roots, plus --rpc-ca-file for a private CA.
 ///
 /// Examples:
 ///   valet init --home ./demo
+///   valet init --rpc-url https://eth-mainnet.example/v2/$API_KEY
 ///   VALET_PASSWORD=... valet init --import-keystore ~/.foundry/keystores/bot --rpc-url http://127.0.0.1:8545
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -18,9 +25,6 @@ pub(crate) struct Args {
     /// Import this keystore v3 file (geth, foundry) instead of creating a new key.
     #[arg(long, value_name = "FILE")]
     import_keystore: Option<PathBuf>,
-    /// The upstream node `valet serve` will use.
-    #[arg(long, value_name = "URL", default_value = home::DEFAULT_RPC_URL)]
-    rpc_url: String,
     /// Where `valet serve` will listen.
     #[arg(long, value_name = "ADDR", default_value = home::DEFAULT_LISTEN)]
     listen: String,
@@ -106,9 +110,20 @@ impl Args {
             &dir.join(home::ADMIN_TOKEN),
             format!("{token}\n").as_bytes(),
         )?;
+        let rpc_url = home_args
+            .rpc_url
+            .clone()
+            .unwrap_or_else(|| home::DEFAULT_RPC_URL.to_string());
+        let rpc_ca_file = home_args
+            .rpc_ca_file
+            .as_deref()
+            .map(home::absolute)
+            .transpose()?;
         let config = home::Config {
-            listen: self.listen,
-            rpc_url: self.rpc_url,
+            listen: self.listen.clone(),
+            rpc_url,
+            rpc_ca_file,
+            chain_id: None,
             database_url: self
                 .database_url
                 .unwrap_or_else(|| format!("sqlite://{}", home::DATABASE)),
@@ -120,10 +135,11 @@ impl Args {
             anomaly: None,
             alerts: None,
         };
-        let home = home::Home {
+        let mut home = home::Home {
             dir: dir.clone(),
             config,
         };
+        home.config.chain_id = check_node(&home).await;
         let store = home.store(None).await?;
         let record = valet_server::admin_record(
             jiff::Timestamp::now(),
@@ -148,7 +164,12 @@ impl Args {
         if self.json {
             println!(
                 "{}",
-                serde_json::json!({ "home": dir, "wallet": wallet.address(), "imported": imported })
+                serde_json::json!({
+                    "home": dir,
+                    "wallet": wallet.address(),
+                    "imported": imported,
+                    "chain_id": home.config.chain_id,
+                })
             );
         } else {
             println!("home:   {}", dir.display());
@@ -161,8 +182,30 @@ impl Args {
                 "admin token written to {} (mode 0600)",
                 dir.join(home::ADMIN_TOKEN).display()
             );
+            if let Some(id) = home.config.chain_id {
+                println!("chain:  {id}");
+            }
             eprintln!("next: fund the wallet, then `valet serve` and `valet key issue`");
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The node's chain id, or `None` with a warning on stderr when it does not answer.
+async fn check_node(home: &home::Home) -> Option<u64> {
+    let node = home::redact_url(&home.config.rpc_url);
+    match home.upstream().await {
+        Ok(upstream) => {
+            eprintln!("node {node} answers: chain {}", upstream.chain_id());
+            Some(upstream.chain_id())
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: the node at {node} did not answer ({}); recorded anyway: start it \
+                 (or fix rpc_url in valet.toml) before `valet serve`",
+                e.root_cause()
+            );
+            None
+        }
     }
 }

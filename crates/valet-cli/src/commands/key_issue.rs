@@ -6,8 +6,16 @@ use std::{path::PathBuf, process::ExitCode};
 use toml::{Table, Value};
 use valet_store::KeyMode;
 
+/// Issue an agent key (shown once)
+///
 /// Issues an agent key and prints it exactly once. Give a policy file, or a profile with
-/// shorthand flags (which build the same policy file).
+/// shorthand flags (which build the same policy file). A key lives 24h unless --expires
+/// (or the policy file) says otherwise.
+///
+/// With --policy, the shorthand flags are merged explicitly: --expires, --chain, --ip,
+/// --max-value and --hours/--days/--timezone replace the file's setting, --spend and --deny
+/// add to it, each change is named on stderr; --target is refused (edit the file to widen).
+/// A key whose chains exclude the node's chain is refused unless --allow-other-chain.
 ///
 /// Examples:
 ///   valet key issue --name swap-bot --policy swap-bot.toml
@@ -25,6 +33,9 @@ pub(crate) struct Args {
     policy: Option<PathBuf>,
     #[command(flatten)]
     shorthand: Shorthand,
+    /// Issue the key even though its chains exclude the chain of the node Valet uses.
+    #[arg(long)]
+    allow_other_chain: bool,
     /// `gateway` (Valet enforces the policy) or `onchain` (also an EIP-7702 session key whose
     /// scope the wallet's account contract enforces; run `valet wallet delegate` first).
     #[arg(long, default_value = "gateway", value_parser = ["gateway", "onchain"])]
@@ -43,7 +54,7 @@ pub(crate) struct Shorthand {
     /// A chain id the key may sign for (repeatable).
     #[arg(long = "chain", value_name = "ID")]
     pub(crate) chains: Vec<u64>,
-    /// How long the key lives (`30m`, `24h`, `7d`).
+    /// How long the key lives (`30m`, `24h`, `7d`) [default: 24h, or the policy file's].
     #[arg(long, value_name = "DURATION")]
     pub(crate) expires: Option<String>,
     /// Allow calls to ADDR, optionally only these functions: `ADDR[:SIG,...]` (repeatable).
@@ -113,9 +124,63 @@ impl Shorthand {
         let Some(profile) = &self.profile else {
             bail!("give --policy FILE or --profile PROFILE");
         };
-        let mut t = Table::new();
+        let mut t = self.fields()?;
         t.insert("name".into(), name.into());
         t.insert("profile".into(), profile.as_str().into());
+        if !t.contains_key("expires_in") {
+            t.insert("expires_in".into(), DEFAULT_EXPIRES.into());
+        }
+        Ok(toml::to_string(&t)?)
+    }
+
+    /// A policy file's text with these flags applied: each flag replaces the file's setting
+    /// of the same name (`--spend` and `--deny` add to the file's lists, which only narrows
+    /// the key); returns the new text and one line per change, for stderr. `--target` is
+    /// refused: a policy file's allow list is changed in the file, never widened by a flag.
+    pub(crate) fn merge_into(&self, text: &str) -> anyhow::Result<(String, Vec<String>)> {
+        if !self.targets.is_empty() {
+            bail!(
+                "--target cannot be combined with --policy: add the target to the policy file's \
+                 [[allow]] rules instead"
+            );
+        }
+        let mut file: Table = toml::from_str(text)?;
+        let mut notes = Vec::new();
+        for (key, value) in self.fields()? {
+            match (key.as_str(), value) {
+                ("limits", Value::Table(flags)) => {
+                    let limits = file
+                        .entry("limits")
+                        .or_insert_with(|| Value::Table(Table::new()));
+                    let Value::Table(limits) = limits else {
+                        bail!("the policy file's `limits` is not a table");
+                    };
+                    for (k, v) in flags {
+                        notes.push(apply(limits, &format!("limits.{k}"), &k, v)?);
+                    }
+                }
+                (_, value) => {
+                    if key == "expires_in" && file.remove("expires_at").is_some() {
+                        notes.push("--expires replaces the policy file's expires_at".into());
+                    }
+                    notes.push(apply(&mut file, &key, &key, value)?);
+                }
+            }
+        }
+        Ok((toml::to_string(&file)?, notes))
+    }
+
+    /// Whether any shorthand flag other than --profile was given.
+    pub(crate) fn any(&self) -> bool {
+        match self.fields() {
+            Ok(t) => !t.is_empty(),
+            Err(_) => true,
+        }
+    }
+
+    /// The policy settings the flags name (and only those).
+    fn fields(&self) -> anyhow::Result<Table> {
+        let mut t = Table::new();
         if !self.chains.is_empty() {
             t.insert(
                 "chains".into(),
@@ -127,10 +192,9 @@ impl Shorthand {
                 ),
             );
         }
-        t.insert(
-            "expires_in".into(),
-            self.expires.clone().unwrap_or_else(|| "24h".into()).into(),
-        );
+        if let Some(expires) = &self.expires {
+            t.insert("expires_in".into(), expires.as_str().into());
+        }
         if !self.ips.is_empty() {
             t.insert(
                 "ip_allow".into(),
@@ -213,30 +277,67 @@ impl Shorthand {
                 .collect();
             t.insert("deny".into(), Value::Array(rules));
         }
-        Ok(toml::to_string(&t)?)
+        Ok(t)
+    }
+}
+
+/// How long a key issued from flags lives when --expires is not given.
+pub(crate) const DEFAULT_EXPIRES: &str = "24h";
+
+/// Sets `table[key]` from a flag: lists (`spend`, `deny`) are extended, anything else
+/// replaced. Returns the line that tells the user what changed.
+fn apply(table: &mut Table, shown: &str, key: &str, value: Value) -> anyhow::Result<String> {
+    let flag = flag_name(key);
+    match (table.get_mut(key), value) {
+        (Some(Value::Array(old)), Value::Array(new)) if matches!(key, "spend" | "deny") => {
+            let n = new.len();
+            old.extend(new);
+            Ok(format!("{flag} adds {n} to the policy file's {shown}"))
+        }
+        (Some(old), new) => {
+            let line = format!("{flag} replaces the policy file's {shown} = {old} with {new}");
+            *old = new;
+            Ok(line)
+        }
+        (None, new) => {
+            let line = format!("{flag} sets {shown} = {new} (the policy file has none)");
+            table.insert(key.to_string(), new);
+            Ok(line)
+        }
+    }
+}
+
+/// The shorthand flag that writes a policy key.
+fn flag_name(key: &str) -> &'static str {
+    match key {
+        "chains" => "--chain",
+        "expires_in" => "--expires",
+        "ip_allow" => "--ip",
+        "max_value_per_tx" => "--max-value",
+        "spend" => "--spend",
+        "schedule" => "--hours/--days/--timezone",
+        "deny" => "--deny",
+        _ => "a flag",
     }
 }
 
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
-        let policy_toml = match &self.policy {
-            Some(p) => std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read policy file {}", p.display()))?,
-            None => self.shorthand.to_toml(&self.name)?,
-        };
-        // Check locally first so that a typo is reported with its line.
-        valet_policy::Policy::from_toml(&policy_toml).map_err(|e| match &self.policy {
-            Some(p) => anyhow::anyhow!("policy file {}: {e}", p.display()),
-            None => anyhow::anyhow!("the flags make an invalid policy: {}", e.message),
-        })?;
+        let policy_toml = policy_text(self.policy.as_deref(), &self.shorthand, &self.name)?;
         let mode = KeyMode::parse(&self.mode).unwrap_or(KeyMode::Gateway);
         let admin = Admin::connect(&home).await?;
+        check_chain(&home, &admin, &policy_toml, self.allow_other_chain).await?;
         // Without a gateway, an on-chain grant is sent from here with the owner's custody.
         let chain = match (mode, admin.is_direct()) {
             (KeyMode::Onchain, true) => Some(OwnerChain::open(&home, home_args).await?),
             _ => None,
         };
+        if mode == KeyMode::Onchain {
+            eprintln!(
+                "granting the session key on chain (waiting for the transaction to be mined)…"
+            );
+        }
         let issued = admin
             .issue(
                 &self.name,
@@ -277,5 +378,70 @@ impl Args {
             eprintln!("the agent key is shown only now: give it to the agent as VALET_AGENT_KEY");
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The policy to issue: the file with the flags merged into it (each change named on
+/// stderr), or the flags alone; checked locally so that a typo is reported with its line.
+pub(crate) fn policy_text(
+    file: Option<&std::path::Path>,
+    flags: &Shorthand,
+    name: &str,
+) -> anyhow::Result<String> {
+    let Some(path) = file else {
+        let text = flags.to_toml(name)?;
+        valet_policy::Policy::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("the flags make an invalid policy: {}", e.message))?;
+        return Ok(text);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
+    valet_policy::Policy::from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("policy file {}: {e}", path.display()))?;
+    if !flags.any() {
+        return Ok(text);
+    }
+    let (merged, notes) = flags.merge_into(&text)?;
+    for note in notes {
+        eprintln!("{note}");
+    }
+    valet_policy::Policy::from_toml(&merged).map_err(|e| {
+        anyhow::anyhow!(
+            "policy file {} with the flags is invalid: {}",
+            path.display(),
+            e.message
+        )
+    })?;
+    Ok(merged)
+}
+
+/// Refuses a key whose `chains` exclude the chain Valet signs for (the running gateway's, else
+/// the node's, else the one `valet init` recorded), unless `allow` (--allow-other-chain).
+pub(crate) async fn check_chain(
+    home: &crate::home::Home,
+    admin: &Admin,
+    policy_toml: &str,
+    allow: bool,
+) -> anyhow::Result<()> {
+    let policy = valet_policy::Policy::from_toml(policy_toml)
+        .map_err(|e| anyhow::anyhow!("invalid policy: {}", e.message))?;
+    if policy.chains.is_empty() || allow {
+        return Ok(());
+    }
+    let chain = match admin.running() {
+        Some(gateway) => Some(gateway.chain_id),
+        None => match home.upstream().await {
+            Ok(up) => Some(up.chain_id()),
+            Err(_) => home.config.chain_id,
+        },
+    };
+    match chain {
+        Some(id) if !policy.chains.contains(&id) => bail!(
+            "the key would be for chain {:?} but the node is on chain {id}: every request would \
+             be denied (chain_not_allowed). Fix --chain / the policy's chains, or pass \
+             --allow-other-chain if you mean it",
+            policy.chains
+        ),
+        _ => Ok(()),
     }
 }

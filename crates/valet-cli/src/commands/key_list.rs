@@ -3,6 +3,8 @@
 use crate::{admin::Admin, home::HomeArgs};
 use std::process::ExitCode;
 
+/// List keys
+///
 /// Lists every key: id, name, profile, status (active, suspended, expired, revoked) and expiry.
 ///
 /// Examples:

@@ -3,6 +3,8 @@
 use crate::{admin::Admin, home::HomeArgs};
 use std::process::ExitCode;
 
+/// Resume a key suspended after an anomaly
+///
 /// Resumes a key the gateway suspended after an anomaly (`on_anomaly = "suspend"`); its next
 /// request works again. A revoked key cannot be resumed. Goes through the running gateway when
 /// there is one. Review the anomaly first: `valet report` or `GET /api/v1/anomalies`.

@@ -4,6 +4,8 @@ use crate::{admin::Admin, home::HomeArgs};
 use serde_json::Value;
 use std::process::ExitCode;
 
+/// Show one key
+///
 /// Shows one key: status, policy, and, when the gateway is running, what remains of each
 /// limit now.
 ///
@@ -23,14 +25,13 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
-        let key = Admin::connect(&home)
-            .await?
-            .key(&self.id, &home.config.rpc_url)
-            .await?;
+        let key = Admin::connect(&home).await?.key(&self.id, &home).await?;
         if self.json {
             println!("{key}");
             return Ok(ExitCode::SUCCESS);
         }
+        let policy = key["policy_toml"].as_str().unwrap_or_default();
+        let mut units = crate::units::Units::new(&home, &[policy]).await;
         for field in [
             "id",
             "name",
@@ -49,11 +50,15 @@ impl Args {
         }
         if let Some(spend) = key["permissions"]["limits"]["spend"].as_array() {
             for s in spend {
+                let asset = s["asset"].as_str().unwrap_or("?");
                 println!(
-                    "spend       {}: {} of {} left per {}",
-                    s["asset"].as_str().unwrap_or("?"),
-                    s["remaining"].as_str().unwrap_or("?"),
-                    s["amount"].as_str().unwrap_or("?"),
+                    "spend       {} of {} left per {}",
+                    units
+                        .amount(asset, s["remaining"].as_str().unwrap_or("?"))
+                        .await,
+                    units
+                        .amount(asset, s["amount"].as_str().unwrap_or("?"))
+                        .await,
                     s["window"].as_str().unwrap_or("?")
                 );
             }
@@ -68,36 +73,41 @@ impl Args {
                     onchain["granted"],
                     onchain["active"],
                     onchain["revoked"],
-                    onchain["valid_until"]
+                    crate::units::rfc3339(&onchain["valid_until"])
                 ),
             }
             for a in onchain["scope"]["allowed"].as_array().into_iter().flatten() {
                 println!(
                     "on-chain may call {} function {}",
                     a["target"].as_str().unwrap_or("?"),
-                    a["selector"].as_str().unwrap_or("?")
+                    units.function(a["selector"].as_str().unwrap_or("?"))
                 );
             }
             if let Some(denied) = onchain["scope"]["denied"]
                 .as_array()
                 .filter(|d| !d.is_empty())
             {
-                let denied: Vec<&str> = denied.iter().filter_map(Value::as_str).collect();
+                let denied: Vec<String> = denied
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| units.function(s))
+                    .collect();
                 println!("on-chain denied functions {}", denied.join(", "));
             }
             for c in onchain["caps"].as_array().into_iter().flatten() {
+                let asset = c["asset"].as_str().unwrap_or("?");
                 println!(
-                    "on-chain cap {}: {} of {} spent this period",
-                    c["asset"].as_str().unwrap_or("?"),
-                    c["spent_this_period"].as_str().unwrap_or("?"),
-                    c["limit"].as_str().unwrap_or("?"),
+                    "on-chain cap {} of {} spent this period",
+                    units
+                        .amount(asset, c["spent_this_period"].as_str().unwrap_or("?"))
+                        .await,
+                    units
+                        .amount(asset, c["limit"].as_str().unwrap_or("?"))
+                        .await,
                 );
             }
         }
-        println!(
-            "\n{}",
-            key["policy_toml"].as_str().unwrap_or_default().trim_end()
-        );
+        println!("\n{}", policy.trim_end());
         Ok(ExitCode::SUCCESS)
     }
 }

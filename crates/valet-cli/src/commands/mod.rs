@@ -25,9 +25,7 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
-    /// Create the home directory, the wallet, the database and the admin token.
     Init(init::Args),
-    /// Run the gateway.
     Serve(serve::Args),
     /// The wallet: address, custody, delegation.
     #[command(subcommand)]
@@ -41,20 +39,15 @@ pub(crate) enum Command {
     /// Read, verify and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// The periodic audit checklist: keys, last use, addresses, spend, anomalies, unused keys.
     Report(report::Args),
-    /// Run a command with a temporary key, revoked when it exits.
     Run(run::Args),
-    /// The demo: a local chain, a real token and DEX, an agent allowed and then blocked.
     Sandbox(sandbox::Args),
 }
 
 /// `valet wallet …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum WalletCommand {
-    /// Show the wallet.
     Show(wallet_show::Args),
-    /// Delegate the wallet to Valet's account contract (EIP-7702), for on-chain keys.
     Delegate(wallet_delegate::Args),
 }
 
@@ -62,33 +55,24 @@ pub(crate) enum WalletCommand {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum KeyCommand {
-    /// Issue an agent key (shown once).
     Issue(key_issue::Args),
-    /// List keys.
     List(key_list::Args),
-    /// Show one key.
     Show(key_show::Args),
-    /// Revoke a key, or every key.
     Revoke(key_revoke::Args),
-    /// Resume a key suspended after an anomaly.
     Resume(key_resume::Args),
 }
 
 /// `valet policy …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
-    /// Decide requests against a policy offline, in order, with an in-memory spend ledger.
     Check(policy_check::Args),
 }
 
 /// `valet audit …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Print audit entries.
     Log(audit_log::Args),
-    /// Verify the hash chain and the checkpoint.
     Verify(audit_verify::Args),
-    /// Export every entry as JSON lines.
     Export(audit_export::Args),
 }
 

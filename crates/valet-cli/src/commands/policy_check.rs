@@ -18,6 +18,8 @@ const DEFAULT_WALLET: Address = Address::with_last_byte(0xa1);
 /// The longest request line read (the gateway's body limit).
 const MAX_LINE: usize = 1 << 20;
 
+/// Decide requests against a policy offline, in order, with an in-memory spend ledger
+///
 /// Evaluates each line of REQUESTS.jsonl in order and prints one decision per line:
 /// `{"decision":"allow"|"deny","violations":[{"code","message"}]}`.
 ///

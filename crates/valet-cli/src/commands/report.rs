@@ -12,6 +12,8 @@ use std::{
 use valet_policy::{Asset, Policy};
 use valet_store::{AuditEntry, AuditFilter, KeyRecord, Store};
 
+/// The periodic audit checklist: keys, last use, addresses, spend, anomalies, unused keys
+///
 /// The owner's periodic checklist, read from the store (no gateway needed): whether the audit
 /// log verifies, every active or suspended key with its last use, the addresses it was used
 /// from, its spend against each cap, the anomalies of the period, and the keys unused for N
@@ -156,6 +158,7 @@ impl Args {
             }
             println!("{report}");
         } else {
+            humanize(&home, &mut report).await;
             print_table(&report);
             if self.revoke_unused {
                 match self
@@ -320,6 +323,19 @@ fn when(v: &Value) -> String {
         )
 }
 
+/// Adds `used_text`/`cap_text` to each spend line: amounts in ether or the token's symbol.
+async fn humanize(home: &crate::home::Home, report: &mut Value) {
+    let mut units = crate::units::Units::new(home, &[]).await;
+    let keys = report["keys"].as_array_mut().into_iter().flatten();
+    for line in keys.flat_map(|k| k["spend"].as_array_mut().into_iter().flatten()) {
+        let asset = line["asset"].as_str().unwrap_or("?").to_string();
+        for (base, text) in [("used", "used_text"), ("cap", "cap_text")] {
+            let amount = line[base].as_str().unwrap_or("?").to_string();
+            line[text] = json!(units.amount(&asset, &amount).await);
+        }
+    }
+}
+
 fn print_table(r: &Value) {
     println!(
         "VALET REPORT {} UTC, since {} UTC",
@@ -378,7 +394,7 @@ fn print_table(r: &Value) {
         }
     }
     println!();
-    println!("SPEND AGAINST CAPS (base units; reservations not released within the window)");
+    println!("SPEND AGAINST CAPS (reservations not released within the window count as used)");
     println!(
         "{:<14} {:<42} {:>6} {:>26} {:>26}",
         "ID", "ASSET", "WINDOW", "USED", "CAP"
@@ -390,8 +406,8 @@ fn print_table(r: &Value) {
                 s(&k["id"]),
                 s(&c["asset"]),
                 s(&c["window"]),
-                s(&c["used"]),
-                s(&c["cap"])
+                s(&c["used_text"]),
+                s(&c["cap_text"])
             );
         }
     }

@@ -1,25 +1,39 @@
 //! `valet run`: run a command with a temporary agent key, revoked when it exits.
 
-use crate::{admin::Admin, commands::key_issue::Shorthand, home::HomeArgs};
+use crate::{
+    admin::Admin,
+    commands::key_issue::{Shorthand, check_chain, policy_text},
+    home::HomeArgs,
+};
 use anyhow::{Context as _, bail};
 use std::{path::PathBuf, process::ExitCode};
 use valet_store::KeyMode;
 
-/// Issues a temporary key, starts COMMAND with VALET_AGENT_KEY, ETH_RPC_URL (the gateway's
-/// /rpc) and VALET_KEY_ID in its environment, and revokes the key when COMMAND exits, whatever
-/// its exit status. Exits with COMMAND's status. Needs a running `valet serve`.
+/// Run a command with a temporary key, revoked when it exits
+///
+/// Issues a temporary key, starts COMMAND with VALET_AGENT_KEY, ETH_RPC_URL (this home's
+/// gateway's /rpc), ETH_RPC_HEADERS ("Authorization: Bearer <key>", which cast and forge send)
+/// and VALET_KEY_ID in its environment, and revokes the key when COMMAND exits, whatever its
+/// exit status. Exits with COMMAND's status. Needs a running `valet serve`; --expires is
+/// required.
 ///
 /// Examples:
 ///   valet run --profile read-only --expires 10m -- python3 agent.py
 ///   valet run --policy swap-bot.toml --expires 1h -- node bot.mjs --live
+///   valet run --profile read-only --expires 5m -- sh -c 'cast block-number'
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(mut_arg("expires", |a| a.required(true).help("How long the key lives (`5m`, `1h`); required: the key must not outlive the command by much")))]
 pub(crate) struct Args {
-    /// The policy file (its expiry is replaced by --expires).
+    /// The policy file (the shorthand flags are merged into it as for `key issue`; --expires
+    /// replaces its expiry).
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     policy: Option<PathBuf>,
     #[command(flatten)]
     shorthand: Shorthand,
+    /// Issue the key even though its chains exclude the gateway's chain.
+    #[arg(long)]
+    allow_other_chain: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -38,28 +52,12 @@ impl Args {
                 |n| n.to_string_lossy().into_owned(),
             );
         let name = format!("run {program}");
-        let policy_toml = match &self.policy {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read policy file {}", p.display()))?;
-                valet_policy::Policy::from_toml(&text)
-                    .map_err(|e| anyhow::anyhow!("policy file {}: {e}", p.display()))?;
-                let mut table: toml::Table = toml::from_str(&text)?;
-                table.remove("expires_at");
-                table.insert("expires_in".into(), expires.clone().into());
-                toml::to_string(&table)?
-            }
-            None => self.shorthand.to_toml(&name)?,
-        };
-        valet_policy::Policy::from_toml(&policy_toml)
-            .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
+        let policy_toml = policy_text(self.policy.as_deref(), &self.shorthand, &name)?;
         let admin = Admin::connect(&home).await?;
-        if !matches!(admin, Admin::Api { .. }) {
-            bail!(
-                "no gateway answers at {}: start `valet serve` first",
-                home.config.listen
-            );
-        }
+        let Some(gateway) = admin.running().cloned() else {
+            bail!("no gateway of this home is running: start `valet serve` first");
+        };
+        check_chain(&home, &admin, &policy_toml, self.allow_other_chain).await?;
         let issued = admin
             .issue(&name, &policy_toml, KeyMode::Gateway, None)
             .await?;
@@ -79,7 +77,9 @@ impl Args {
             .args(&self.command[1..])
             .env("VALET_AGENT_KEY", &key)
             .env("VALET_KEY_ID", &id)
-            .env("ETH_RPC_URL", format!("http://{}/rpc", home.config.listen))
+            .env("ETH_RPC_URL", format!("{}/rpc", gateway.url()))
+            // Foundry (cast, forge) sends this header with every request to ETH_RPC_URL.
+            .env("ETH_RPC_HEADERS", format!("Authorization: Bearer {key}"))
             .status()
             .await;
         // Revoke whatever happened to the command.

@@ -12,6 +12,8 @@ use valet_chain::contracts::abi::{ITestStablecoin, IUniswapV2Router02};
 use valet_keys::Wallet;
 use valet_store::{Checkpoint, GroupCommit, KeyMode};
 
+/// The demo: a local chain, a real token and DEX, an agent allowed and then blocked
+///
 /// Starts anvil (Prague), deploys a real OpenZeppelin ERC-20 stablecoin (tUSD, 6 decimals),
 /// WETH9 and Uniswap V2 with a funded pool, funds a fresh wallet, starts the gateway, issues a
 /// swap-only key with a 1 000 tUSD daily cap, and runs a scripted agent that speaks plain
@@ -366,6 +368,10 @@ impl Args {
         }
         if self.keep {
             println!("\nstill running (Ctrl-C to stop):");
+            println!(
+                "  home (temporary, removed at exit): {}",
+                dir.path().display()
+            );
             println!("  chain (anvil):  {rpc}");
             println!("  gateway /rpc:   {gateway_url}/rpc");
             println!(

@@ -5,9 +5,14 @@ use anyhow::Context as _;
 use std::process::ExitCode;
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Run the gateway
+///
 /// Runs the gateway: agents talk JSON-RPC to `/rpc` with their agent key, the owner uses
 /// `/api/v1` with the admin token. Binds 127.0.0.1 unless told otherwise. The upstream chain
-/// id is read at start and pinned.
+/// id is read at start and pinned. It records where it listens in the home, so the other
+/// commands find it; on a SQLite home a second `valet serve` refuses to start. In the
+/// background (`valet serve &`) it cannot prompt for the passphrase (the shell would stop it):
+/// give --password-file FILE or VALET_PASSWORD.
 ///
 /// Examples:
 ///   valet serve
@@ -18,9 +23,6 @@ pub(crate) struct Args {
     /// Address to listen on (default: valet.toml's `listen`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Upstream node (default: valet.toml's `rpc_url`).
-    #[arg(long, value_name = "URL")]
-    rpc_url: Option<String>,
     /// Database (default: valet.toml's `database_url`).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
@@ -36,6 +38,13 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
+        let database_url = home.database_url(self.database_url.as_deref());
+        // A second gateway on one SQLite home is refused before anything else happens.
+        let serve_lock = if database_url.starts_with("sqlite:") {
+            Some(crate::gateways::lock_sqlite_home(&home.dir)?)
+        } else {
+            None
+        };
         // Bad thresholds or an unsigned webhook fail before the passphrase is asked for.
         let anomaly = home.anomaly_config()?;
         let relayer = self
@@ -53,15 +62,19 @@ impl Args {
             store.clone(),
             Some(valet_store::Checkpoint::new(home.checkpoint())),
         );
-        let rpc_url = self.rpc_url.unwrap_or_else(|| home.config.rpc_url.clone());
-        let upstream = valet_chain::Upstream::connect(&rpc_url)
-            .await
-            .context("cannot reach the upstream node (check --rpc-url or valet.toml)")?;
+        let upstream = home.upstream().await?;
         let listen = self.listen.unwrap_or_else(|| home.config.listen.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
+        let running = crate::gateways::Running {
+            listen: local.to_string(),
+            pid: std::process::id(),
+            instance: crate::gateways::instance_id(),
+            chain_id: upstream.chain_id(),
+        };
+        let _registration = crate::gateways::register(&home.dir, &running, serve_lock)?;
         let gateway = valet_server::Gateway::with_anomaly(
             valet_server::GatewayParts {
                 store,
@@ -80,9 +93,12 @@ impl Args {
             anomaly,
         );
         eprintln!(
-            "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}",
+            "valet gateway on http://{local} (rpc: /rpc, admin: /api/v1); chain {}, wallet {}, \
+             instance {} (pid {})",
             upstream.chain_id(),
-            gateway.wallet()
+            gateway.wallet(),
+            running.instance,
+            running.pid,
         );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -2,12 +2,14 @@
 
 use crate::home::HomeArgs;
 use alloy::primitives::U256;
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::json;
 use std::{path::PathBuf, process::ExitCode};
 use valet_chain::account::{self, Delegation};
 use valet_keys::{KeystoreLimits, Wallet};
 
+/// Delegate the wallet to Valet's account contract (EIP-7702), for on-chain keys
+///
 /// Delegates the wallet to Valet's account contract with EIP-7702, so that on-chain keys
 /// (`valet key issue --mode onchain`) can be granted on it. Deploys the contract first if the
 /// chain lacks it (CREATE2 through the standard deterministic deployer, so it has the same
@@ -41,11 +43,8 @@ impl Args {
         let pass = home_args.passphrase("Wallet passphrase: ", false)?;
         let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
         drop(pass);
-        let url = &home.config.rpc_url;
         let payer = relayer.as_ref().unwrap_or(&wallet);
-        let sender = valet_chain::Sender::new(url, payer.network_wallet())
-            .await
-            .context("cannot reach the node (check valet.toml's rpc_url)")?;
+        let sender = home.sender(payer.network_wallet()).await?;
         let upstream = sender.upstream().clone();
         let target = account::account_address()?;
 
@@ -62,7 +61,10 @@ impl Args {
                     account::CREATE2_DEPLOYER
                 );
             }
-            eprintln!("deploying Valet's account contract at {target}");
+            eprintln!(
+                "deploying Valet's account contract at {target} (waiting for the transaction to \
+                 be mined)…"
+            );
             let sent = sender
                 .send(
                     "deploy the account contract",
@@ -93,6 +95,10 @@ impl Args {
                 let nonce =
                     upstream.pending_nonce(wallet.address()).await? + u64::from(relayer.is_none());
                 let auth = wallet.sign_authorization(upstream.chain_id(), target, nonce)?;
+                eprintln!(
+                    "delegating the wallet to {target} (EIP-7702; waiting for the transaction to \
+                     be mined)…"
+                );
                 let sent = sender
                     .send(
                         "delegate the wallet",

@@ -4,6 +4,8 @@ use crate::home::HomeArgs;
 use serde_json::json;
 use std::process::ExitCode;
 
+/// Show the wallet
+///
 /// Shows the wallet: its address, where its key is kept, and whether the account is delegated
 /// with EIP-7702 (read from the upstream node; "unknown" when the node cannot be reached).
 /// Needs no passphrase.
@@ -23,7 +25,7 @@ impl Args {
     pub(crate) async fn run(self, home_args: &HomeArgs) -> anyhow::Result<ExitCode> {
         let home = home_args.open()?;
         let wallet = &home.config.wallet;
-        let delegation = match valet_chain::Upstream::connect(&home.config.rpc_url).await {
+        let delegation = match home.upstream().await {
             Ok(upstream) => match upstream
                 .forward("eth_getCode", &json!([wallet.address, "latest"]))
                 .await

@@ -285,7 +285,7 @@ async fn cli_lifecycle() {
     // The kill switch.
     let resp = server.rpc(&short_key, "eth_chainId", json!([])).await;
     assert_eq!(resp["result"], "0x7a69", "{resp}");
-    let out = home.ok(&["key", "revoke", "--all"]);
+    let out = home.ok(&["key", "revoke", "--all", "--yes"]);
     assert!(out.stdout.contains("revoked 1 keys"), "{out:?}");
     let resp = server.rpc(&short_key, "eth_chainId", json!([])).await;
     assert_eq!(code(&resp), Some(4100), "{resp}");

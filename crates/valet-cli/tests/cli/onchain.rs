@@ -447,7 +447,7 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     assert_eq!(address(&grant["from"]), home.wallet, "{grant}");
     let shown = home.ok(&["key", "show", &second_id, "--json"]).json();
     assert_eq!(shown["onchain"]["active"], true, "{shown}");
-    let out = home.ok(&["key", "revoke", "--all"]);
+    let out = home.ok(&["key", "revoke", "--all", "--yes"]);
     assert!(out.stdout.contains("revoked on chain in 0x"), "{out:?}");
     let shown = home.ok(&["key", "show", &second_id, "--json"]).json();
     assert_eq!(shown["onchain"]["active"], false, "{shown}");

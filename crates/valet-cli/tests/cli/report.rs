@@ -210,7 +210,7 @@ async fn report_lists_use_addresses_spend_anomalies_and_unused_keys() {
         format!("{busy} busy active"),
         format!("{busy} 198.51.100.7 3"),
         format!("{busy} 203.0.113.9 1"),
-        format!("{busy} native 1d {} {ETHER}", ETHER / 4),
+        format!("{busy} native 1d 0.25 ETH 1 ETH"),
         format!("{busy} new_ip alert request from 203.0.113.9"),
         format!("{never} never never valet key revoke {never}{home_flag}"),
     ] {
@@ -290,10 +290,10 @@ fn serve_refuses_bad_anomaly_settings_and_an_unsigned_webhook() {
         r.stderr.contains("webhook.secret") && r.stderr.contains("VALET_WEBHOOK_SECRET"),
         "{r:?}"
     );
-    with("[alerts]\nwebhook_url = \"https://hooks.example/valet\"\n");
+    with("[alerts]\nwebhook_url = \"ftp://hooks.example/valet\"\n");
     std::fs::write(home.path().join("webhook.secret"), "s3cret\n").unwrap();
     let r = home.run(&["serve"]);
-    assert!(r.stderr.contains("http://"), "{r:?}");
+    assert!(r.stderr.contains("https://"), "{r:?}");
     assert!(!r.stderr.contains("s3cret"), "{r:?}");
 
     with("[anomaly]\nrate_factor = 0.5\n");

@@ -38,8 +38,8 @@ async fn run_hands_out_a_key_and_revokes_it() {
     let resp = server.rpc(&key, "eth_chainId", json!([])).await;
     assert_eq!(code(&resp), Some(4100), "revoked after the command: {resp}");
     assert_eq!(resp["error"]["data"]["reason"], "revoked");
-    // Without --expires there is no key at all.
+    // Without --expires there is no key at all: a usage error.
     let out = home.run(&["run", "--profile", "read-only", "--", "true"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--expires"), "{}", out.stderr);
 }

@@ -84,6 +84,8 @@ pub(crate) struct Home {
     pub(crate) listen: String,
     /// The wallet `valet init` created.
     pub(crate) wallet: Address,
+    /// What `valet init` printed on stderr.
+    init_stderr: String,
 }
 
 impl Home {
@@ -110,18 +112,17 @@ impl Home {
     /// `valet init --json` against `rpc_url`, listening on a free port; returns the home and
     /// init's JSON output.
     pub(crate) fn init(rpc_url: &str) -> (Self, Value) {
+        Self::init_with(rpc_url, &[])
+    }
+
+    /// [`Home::init`] with more arguments to `valet init`.
+    pub(crate) fn init_with(rpc_url: &str, extra: &[&str]) -> (Self, Value) {
         let tmp = tempfile::tempdir().expect("temp dir");
         let listen = format!("127.0.0.1:{}", free_port());
         let dir = tmp.path().join("home");
-        let out = Run::from(
-            command(
-                &dir,
-                &["init", "--rpc-url", rpc_url, "--listen", &listen, "--json"],
-            )
-            .output()
-            .expect("valet runs"),
-        )
-        .ok("init");
+        let mut args = vec!["init", "--rpc-url", rpc_url, "--listen", &listen, "--json"];
+        args.extend_from_slice(extra);
+        let out = Run::from(command(&dir, &args).output().expect("valet runs")).ok("init");
         let json = out.json();
         let wallet = json["wallet"]
             .as_str()
@@ -132,9 +133,15 @@ impl Home {
                 tmp,
                 listen,
                 wallet,
+                init_stderr: out.stderr.clone(),
             },
             json,
         )
+    }
+
+    /// What `valet init` printed on stderr.
+    pub(crate) fn init_stderr(&self) -> &str {
+        &self.init_stderr
     }
 
     /// Writes a file beside the home and returns its path.
@@ -158,9 +165,17 @@ impl Home {
 
     /// Starts `valet serve <args>` with `env` added and waits until it accepts connections.
     pub(crate) fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let log = self.tmp.path().join("serve.log");
+        self.serve_at(&self.listen, args, env)
+    }
+
+    /// Starts `valet serve --listen <listen> <args>` and waits until it accepts connections.
+    pub(crate) fn serve_at(&self, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let log = self
+            .tmp
+            .path()
+            .join(format!("serve-{}.log", listen.replace(':', "_")));
         let file = fs::File::create(&log).expect("create serve.log");
-        let mut all = vec!["serve"];
+        let mut all = vec!["serve", "--listen", listen];
         all.extend_from_slice(args);
         let child = self
             .command(&all)
@@ -173,9 +188,9 @@ impl Home {
         let mut server = Server {
             child,
             log,
-            url: format!("http://{}", self.listen),
+            url: format!("http://{listen}"),
         };
-        let addr: SocketAddr = self.listen.parse().expect("listen address");
+        let addr: SocketAddr = listen.parse().expect("listen address");
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -204,6 +219,8 @@ fn command(home: &Path, args: &[&str]) -> Command {
         .args(args)
         .env("VALET_PASSWORD", PASSWORD)
         .env_remove("VALET_HOME")
+        .env_remove("ETH_RPC_URL")
+        .env_remove("VALET_RPC_CA_FILE")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null());
     c

@@ -135,6 +135,11 @@ try {
       withData?.data?.violations?.[0]?.code === 'function_not_allowed',
       `transfer violations ${JSON.stringify(withData?.data ?? null)}`,
     )
+    // What a person sees first (viem's message, causes folded in) names the violation.
+    check(
+      String(err.message).includes('function_not_allowed'),
+      `viem's message names the violation code: ${err.message}`,
+    )
   }
 
   // 4. What remains of the daily cap, as the agent sees it.
