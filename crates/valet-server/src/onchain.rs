@@ -37,6 +37,53 @@ const SWAP_ONLY_DENIED: [[u8; 4]; 6] = [
 const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
 const INCREASE_ALLOWANCE: [u8; 4] = [0x39, 0x50, 0x93, 0x51];
 
+/// What a capped token's contract admits on chain whatever the grant (the account contract's
+/// rule): the four functions its cap counts and `decreaseAllowance`.
+const CAPPED_TOKEN_FUNCTIONS: [[u8; 4]; 5] = [
+    [0xa9, 0x05, 0x9c, 0xbb], // transfer(address,uint256)
+    [0x23, 0xb8, 0x72, 0xdd], // transferFrom(address,address,uint256)
+    APPROVE,
+    INCREASE_ALLOWANCE,
+    [0xa4, 0x57, 0xc2, 0xd7], // decreaseAllowance(address,uint256)
+];
+
+/// What a swap-only key may call on a trusted router on chain: its swap functions and the
+/// batch entry points honest swaps use (V3 `multicall`, the Universal Router's `execute`), not
+/// its helpers (`pull`, `sweepToken`, liquidity...). A router can move the wallet's tokens only
+/// on the wallet's allowances; the grant clears the standing ones ([`OwnerChain::grant`]), so
+/// what is left is what the key approved, which the cap counts.
+const ROUTER_SWAP_FUNCTIONS: [[u8; 4]; 24] = [
+    // Uniswap V2 Router02
+    [0x38, 0xed, 0x17, 0x39], // swapExactTokensForTokens(uint256,uint256,address[],address,uint256)
+    [0x88, 0x03, 0xdb, 0xee], // swapTokensForExactTokens(uint256,uint256,address[],address,uint256)
+    [0x7f, 0xf3, 0x6a, 0xb5], // swapExactETHForTokens(uint256,address[],address,uint256)
+    [0x4a, 0x25, 0xd9, 0x4a], // swapTokensForExactETH(uint256,uint256,address[],address,uint256)
+    [0x18, 0xcb, 0xaf, 0xe5], // swapExactTokensForETH(uint256,uint256,address[],address,uint256)
+    [0xfb, 0x3b, 0xdb, 0x41], // swapETHForExactTokens(uint256,address[],address,uint256)
+    [0x5c, 0x11, 0xd7, 0x95], // swapExactTokensForTokensSupportingFeeOnTransferTokens(...)
+    [0xb6, 0xf9, 0xde, 0x95], // swapExactETHForTokensSupportingFeeOnTransferTokens(...)
+    [0x79, 0x1a, 0xc9, 0x47], // swapExactTokensForETHSupportingFeeOnTransferTokens(...)
+    // SwapRouter02's V2 swaps
+    [0x47, 0x2b, 0x43, 0xf3], // swapExactTokensForTokens(uint256,uint256,address[],address)
+    [0x42, 0x71, 0x2a, 0x67], // swapTokensForExactTokens(uint256,uint256,address[],address)
+    // V3 SwapRouter
+    [0x41, 0x4b, 0xf3, 0x89], // exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))
+    [0xc0, 0x4b, 0x8d, 0x59], // exactInput((bytes,address,uint256,uint256,uint256))
+    [0xdb, 0x3e, 0x21, 0x98], // exactOutputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))
+    [0xf2, 0x8c, 0x04, 0x98], // exactOutput((bytes,address,uint256,uint256,uint256))
+    // SwapRouter02's V3 swaps
+    [0x04, 0xe4, 0x5a, 0xaf], // exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))
+    [0xb8, 0x58, 0x18, 0x3f], // exactInput((bytes,address,uint256,uint256))
+    [0x50, 0x23, 0xb4, 0xdf], // exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))
+    [0x09, 0xb8, 0x13, 0x46], // exactOutput((bytes,address,uint256,uint256))
+    // batches
+    [0xac, 0x96, 0x50, 0xd8], // multicall(bytes[])
+    [0x5a, 0xe4, 0x01, 0xdc], // multicall(uint256,bytes[])
+    [0x1f, 0x04, 0x64, 0xd1], // multicall(bytes32,bytes[])
+    [0x24, 0x85, 0x6b, 0xc3], // execute(bytes,bytes[])
+    [0x35, 0x93, 0x56, 0x4c], // execute(bytes,bytes[],uint256)
+];
+
 /// What went wrong in on-chain mode.
 #[derive(Debug, thiserror::Error)]
 pub enum OnchainError {
@@ -266,7 +313,10 @@ impl std::fmt::Debug for OwnerChain<'_> {
 impl OwnerChain<'_> {
     /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
     /// with `policy`'s [`scope`]; returns the session signer's address and the grant's
-    /// transaction hash once it is mined.
+    /// transaction hash once it is mined. The same owner batch first sets to zero the wallet's
+    /// standing allowances of each capped token to the routers, Permit2 and the scope's
+    /// targets, so that what those contracts can spend for the key is only what the key itself
+    /// approves, which its cap counts.
     pub async fn grant(
         &self,
         key_id: &str,
@@ -283,9 +333,17 @@ impl OwnerChain<'_> {
             Wallet::create_keystore(&onchain.sessions, &file_name(key_id), &onchain.passphrase)?;
         let (scope, valid_after) = scope(policy, upstream.chain_id());
         let valid_until = expires_at.as_second().max(0) as u64;
-        let data =
-            account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
-        let hash = match self.send("grant the session key", data).await {
+        let granted = async {
+            let mut calls = clearing_calls(upstream, self.wallet.address(), policy, &scope).await?;
+            calls.push(own_call(account::authorize_key_calldata(
+                session.address(),
+                valid_after,
+                valid_until,
+                scope,
+            )));
+            self.send_calls("grant the session key", calls).await
+        };
+        let hash = match granted.await {
             Ok(hash) => hash,
             Err(e) => {
                 // Never granted: its key is of no use to anyone.
@@ -315,9 +373,20 @@ impl OwnerChain<'_> {
 
     /// Runs `data` as a call of the account to itself, relayed when there is a relayer.
     async fn send(&self, what: &str, data: Bytes) -> Result<B256, OnchainError> {
+        self.send_calls(what, vec![own_call(data)]).await
+    }
+
+    /// Runs `calls` as one owner batch (atomic): relayed as `executeSigned` when there is a
+    /// relayer, else sent by the wallet to itself (one call to itself as it is, several as an
+    /// ERC-7821 `execute`).
+    async fn send_calls(&self, what: &str, calls: Vec<Call>) -> Result<B256, OnchainError> {
         let wallet = self.wallet.address();
         let upstream = self.sender.upstream();
         let Some(relayer) = &self.onchain.relayer else {
+            let data = match calls.as_slice() {
+                [one] if one.target == Address::ZERO => one.data.clone(),
+                _ => account::execute_batch_calldata(calls),
+            };
             let sent = self
                 .sender
                 .send(what, Some(wallet), U256::ZERO, data, vec![])
@@ -326,11 +395,7 @@ impl OwnerChain<'_> {
             return Ok(sent.hash);
         };
         let payload = account::OwnerExecute {
-            calls: vec![Call {
-                target: Address::ZERO,
-                value: U256::ZERO,
-                data,
-            }],
+            calls,
             nonce: U256::from(rand::random::<u64>()) << 64,
             deadline: U256::from(Timestamp::now().as_second().max(0) as u64 + RELAY_DEADLINE_SECS),
         };
@@ -353,6 +418,15 @@ impl OwnerChain<'_> {
             .await
             .map_err(refusal)?;
         Ok(sent.hash)
+    }
+}
+
+/// A call of the account to itself (target `address(0)` in an owner batch).
+fn own_call(data: Bytes) -> Call {
+    Call {
+        target: Address::ZERO,
+        value: U256::ZERO,
+        data,
     }
 }
 
@@ -448,13 +522,16 @@ fn scope_json(scope: &Scope) -> Value {
 /// The part of `policy` the account contract can enforce, and the Unix second it is valid
 /// from. The chain's scope is never wider than the policy:
 ///
-/// - targets and functions: swap-only grants every function of its trusted routers (the
-///   built-in ones of `chain_id` and `routers`) and `approve`/`increaseAllowance` only on
-///   tokens that have a spend limit (so the cap bounds them), and denies token and NFT
-///   transfers and `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add
-///   their (target, function) pairs, a missing target or function list being a wildcard;
-///   read-only and custom grant nothing else. Every `[[deny]]` function is denied on every
-///   target, and a `[[deny]]` of a whole target drops the grants naming it.
+/// - targets and functions: swap-only grants its trusted routers (the built-in ones of
+///   `chain_id` and `routers`) their swap functions and batch entry points only
+///   ([`ROUTER_SWAP_FUNCTIONS`]), `approve`/`increaseAllowance` only on tokens that have a
+///   spend limit (so the cap bounds them), and denies token and NFT transfers and
+///   `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add their
+///   (target, function) pairs, a missing target or function list being a wildcard; read-only
+///   and custom grant nothing else. Every `[[deny]]` function is denied on every target, and a
+///   `[[deny]]` of a whole target drops the grants naming it. On a capped token the contract
+///   admits only the functions the cap counts (and `decreaseAllowance`) whatever the grant,
+///   so exact grants of other functions there are dropped.
 /// - `max_value_per_tx` caps each call's native value; native and token spend limits become
 ///   per-period caps (the smallest amount per asset; tokens count `transfer`,
 ///   `transferFrom`, `approve` and `increaseAllowance`), all over one fixed period equal to
@@ -481,11 +558,8 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
             allowed.insert((ANY_TARGET, ANY_SELECTOR));
         }
         Profile::SwapOnly => {
-            let builtin = valet_policy::routers::builtin_routers(chain_id)
-                .iter()
-                .map(|r| r.address);
-            for router in policy.routers.iter().copied().chain(builtin) {
-                allowed.insert((router, ANY_SELECTOR));
+            for router in trusted_routers(policy, chain_id) {
+                allowed.extend(ROUTER_SWAP_FUNCTIONS.iter().map(|&s| (router, s)));
             }
             for &token in &capped_tokens {
                 allowed.insert((token, APPROVE));
@@ -514,9 +588,14 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
             (None, None) => allowed.clear(),
         }
     }
-    // The contract refuses an exact grant of a denied selector; deny wins anyway.
+    // The contract refuses an exact grant of a denied selector (deny wins anyway) and of a
+    // function of a capped token its cap does not count (never callable there).
     allowed.retain(|(t, s)| {
-        !denied_targets.contains(t) && (*s == ANY_SELECTOR || !denied.contains(s))
+        !denied_targets.contains(t)
+            && (*s == ANY_SELECTOR || !denied.contains(s))
+            && (*s == ANY_SELECTOR
+                || !capped_tokens.contains(t)
+                || CAPPED_TOKEN_FUNCTIONS.contains(s))
     });
 
     let cap = |asset: Asset| {
@@ -561,6 +640,57 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
     };
     let valid_after = policy.not_before.map_or(0, |t| t.as_second().max(0) as u64);
     (scope, valid_after)
+}
+
+/// The trusted routers of `policy` on `chain_id`: the built-in ones and the policy's own.
+fn trusted_routers(policy: &Policy, chain_id: u64) -> impl Iterator<Item = Address> + '_ {
+    let builtin = valet_policy::routers::builtin_routers(chain_id)
+        .iter()
+        .map(|r| r.address);
+    policy.routers.iter().copied().chain(builtin)
+}
+
+/// The contracts a key granted `scope` could call that may spend the wallet's allowances for
+/// its own caller: the trusted routers, Permit2, the built-in position manager, and every
+/// target the scope names. Their standing allowances on capped tokens are cleared in the grant.
+fn allowance_spenders(policy: &Policy, chain_id: u64, scope: &Scope) -> BTreeSet<Address> {
+    let mut spenders: BTreeSet<Address> = trusted_routers(policy, chain_id).collect();
+    spenders.insert(valet_policy::routers::PERMIT2);
+    spenders.extend(valet_policy::routers::builtin_position_manager(chain_id));
+    spenders.extend(
+        scope
+            .allowed
+            .iter()
+            .map(|p| p.target)
+            .filter(|t| *t != ANY_TARGET && *t != Address::ZERO),
+    );
+    spenders
+}
+
+/// The owner calls that clear `wallet`'s standing allowances on the capped tokens of `scope`
+/// to [`allowance_spenders`]: an allowance given before the grant is not counted by the key's
+/// cap, and a router or Permit2 would let the key spend it (`pull`, `PERMIT2_TRANSFER_FROM`,
+/// a swap paid to a stranger). Reads fail closed: no grant without knowing.
+async fn clearing_calls(
+    upstream: &Upstream,
+    wallet: Address,
+    policy: &Policy,
+    scope: &Scope,
+) -> Result<Vec<Call>, OnchainError> {
+    let spenders = allowance_spenders(policy, upstream.chain_id(), scope);
+    let mut calls = Vec::new();
+    for cap in &scope.tokenCaps {
+        for &spender in &spenders {
+            if account::allowance(upstream, cap.token, wallet, spender).await? != U256::ZERO {
+                calls.push(Call {
+                    target: cap.token,
+                    value: U256::ZERO,
+                    data: account::clear_allowance_calldata(spender),
+                });
+            }
+        }
+    }
+    Ok(calls)
 }
 
 /// A node error with the account contract's revert named, as [`OnchainError::Refused`];
@@ -629,14 +759,19 @@ window = "1h"
     fn swap_only_grants_routers_and_capped_approvals_and_denies_transfers() {
         let (scope, valid_after) = scope(&swap_policy(), 31337);
         assert_eq!(valid_after, 0);
-        assert_eq!(
-            selectors(&scope),
-            [
-                (TOKEN, APPROVE),
-                (TOKEN, INCREASE_ALLOWANCE),
-                (ROUTER, ANY_SELECTOR)
-            ]
+        let mut expected = vec![(TOKEN, APPROVE), (TOKEN, INCREASE_ALLOWANCE)];
+        expected.extend(ROUTER_SWAP_FUNCTIONS.iter().map(|&s| (ROUTER, s)));
+        expected.sort();
+        assert_eq!(selectors(&scope), expected);
+        // Never every function of a router: `pull`, `sweepToken` stay out.
+        assert!(!selectors(&scope).contains(&(ROUTER, ANY_SELECTOR)));
+        assert!(
+            !selectors(&scope).contains(&(ROUTER, [0xf2, 0xd5, 0xd5, 0x6b])),
+            "pull"
         );
+        // Standing allowances of the capped token to the routers and Permit2 are cleared.
+        let spenders = allowance_spenders(&swap_policy(), 31337, &scope);
+        assert!(spenders.contains(&ROUTER) && spenders.contains(&valet_policy::routers::PERMIT2));
         assert!(scope.denied.iter().any(|s| s.0 == [0xa9, 0x05, 0x9c, 0xbb]));
         // The smallest cap per asset, over the longest window.
         assert_eq!(scope.tokenCaps.len(), 1);
@@ -678,6 +813,36 @@ functions = ["transfer(address,uint256)"]
         assert_eq!(scope.nativeCapPerPeriod, UNLIMITED);
         assert_eq!(scope.maxValuePerCall, UNLIMITED);
         assert!(scope.tokenCaps.is_empty());
+    }
+
+    #[test]
+    fn exact_grants_of_uncounted_functions_on_a_capped_token_are_dropped() {
+        let p = Policy::from_toml(&format!(
+            r#"name = "c"
+profile = "custom"
+expires_in = "1h"
+[[allow]]
+target = "{TOKEN}"
+functions = ["transferAndCall(address,uint256,bytes)", "approve(address,uint256)", "decreaseAllowance(address,uint256)"]
+[[allow]]
+target = "{ROUTER}"
+functions = ["transferAndCall(address,uint256,bytes)"]
+[[limits.spend]]
+asset = "{TOKEN}"
+amount = "1000"
+window = "24h"
+"#
+        ))
+        .unwrap();
+        let transfer_and_call = [0x40, 0x00, 0xae, 0xa0];
+        assert_eq!(
+            selectors(&scope(&p, 1).0),
+            [
+                (TOKEN, APPROVE),
+                (TOKEN, [0xa4, 0x57, 0xc2, 0xd7]),
+                (ROUTER, transfer_and_call)
+            ]
+        );
     }
 
     #[test]

@@ -153,6 +153,46 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "{again}"
     );
 
+    // The wallet already had an unlimited approval of tUSD to the router (its owner swapped
+    // before): a standing allowance no on-chain cap counts.
+    let (token, router, weth) = (
+        chain.sandbox.token,
+        chain.sandbox.router,
+        chain.sandbox.weth,
+    );
+    chain
+        .node("anvil_impersonateAccount", json!([home.wallet]))
+        .await;
+    let unlimited = ITestStablecoin::approveCall {
+        spender: router,
+        amount: U256::MAX,
+    }
+    .abi_encode();
+    let hash: B256 = chain
+        .node(
+            "eth_sendTransaction",
+            json!([{ "from": home.wallet, "to": token, "data": hex::encode_prefixed(&unlimited) }]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up.wait_for_receipt(hash, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+    chain
+        .node("anvil_stopImpersonatingAccount", json!([home.wallet]))
+        .await;
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, router)
+            .await
+            .unwrap(),
+        U256::MAX
+    );
+
     // The gateway with a relayer; an on-chain swap-only key (1 000 tUSD a day).
     let server = home.serve_with(&["--relayer-keystore", &relayer_path], &relayer_env);
     let issued = home.issue(&[
@@ -177,12 +217,36 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     .expect("the session key is kept encrypted under the wallet's passphrase");
     assert_eq!(session.address(), session_address);
 
-    // Through the gateway: approve and swap, relayed, mined, paid by the relayer.
-    let (token, router, weth) = (
-        chain.sandbox.token,
-        chain.sandbox.router,
-        chain.sandbox.weth,
+    // The grant cleared the standing allowance in the same owner batch: a stolen session key
+    // cannot swap the wallet's whole tUSD to a stranger on it, around the gateway.
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, router)
+            .await
+            .unwrap(),
+        U256::ZERO,
+        "the grant cleared the router's standing allowance"
     );
+    let hoard = chain.token_balance(home.wallet).await;
+    let drain = IUniswapV2Router02::swapExactTokensForETHCall {
+        amountIn: hoard,
+        amountOutMin: U256::ZERO,
+        path: vec![token, weth],
+        to: STRANGER,
+        deadline: U256::from(4_000_000_000u64),
+    }
+    .abi_encode();
+    let drain = Call {
+        target: router,
+        value: U256::ZERO,
+        data: drain.into(),
+    };
+    assert!(
+        direct(&chain, &session, home.wallet, drain).await.is_some(),
+        "a swap on the cleared allowance reverts"
+    );
+    assert_eq!(chain.token_balance(home.wallet).await, hoard);
+
+    // Through the gateway: approve and swap, relayed, mined, paid by the relayer.
     let approve = ITestStablecoin::approveCall {
         spender: router,
         amount: U256::from(500 * TUSD),
@@ -381,18 +445,19 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     );
     let shown = home.ok(&["key", "show", &id, "--json"]).json();
     assert_eq!(shown["onchain"]["revoked"], true, "{shown}");
-    // What a stolen session key could have called: the router (any function) and approvals
-    // of the capped token; transfers denied.
+    // What a stolen session key could have called: the router's swap functions (not all of
+    // them) and approvals of the capped token; transfers denied.
     let allowed = shown["onchain"]["scope"]["allowed"]
         .to_string()
         .to_lowercase();
-    assert!(
-        allowed.contains(&format!(
-            "{{\"selector\":\"*\",\"target\":\"{}\"}}",
+    let router_fn = |selector: &str| {
+        format!(
+            "{{\"selector\":\"{selector}\",\"target\":\"{}\"}}",
             router.to_string().to_lowercase()
-        )),
-        "{allowed}"
-    );
+        )
+    };
+    assert!(allowed.contains(&router_fn("0x18cbafe5")), "{allowed}");
+    assert!(!allowed.contains(&router_fn("*")), "{allowed}");
     assert!(
         allowed.contains("0x095ea7b3"),
         "approve on the token: {allowed}"
@@ -416,13 +481,13 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "the stranger got nothing"
     );
     // With a relayer, the owner's grant and revocation were signed by the wallet and relayed
-    // (executeSigned): the wallet sent nothing itself after its delegation (which consumed
-    // nonce 0), and the grant came from the relayer.
+    // (executeSigned): the wallet sent nothing itself after its delegation (nonce 0) and its
+    // owner's own approval (nonce 1), and the grant came from the relayer.
     assert_eq!(
         chain
             .node("eth_getTransactionCount", json!([home.wallet, "latest"]))
             .await,
-        "0x1"
+        "0x2"
     );
     let grant = chain
         .node("eth_getTransactionByHash", json!([issued["grant_tx"]]))
