@@ -333,15 +333,23 @@ impl OwnerChain<'_> {
             Wallet::create_keystore(&onchain.sessions, &file_name(key_id), &onchain.passphrase)?;
         let (scope, valid_after) = scope(policy, upstream.chain_id());
         let valid_until = expires_at.as_second().max(0) as u64;
+        let wallet = self.wallet.address();
         let granted = async {
-            let mut calls = clearing_calls(upstream, self.wallet.address(), policy, &scope).await?;
+            let standing = standing_allowances(upstream, wallet, policy, &scope).await?;
+            let mut calls: Vec<Call> = standing.iter().map(|&a| clear_call(a)).collect();
             calls.push(own_call(account::authorize_key_calldata(
                 session.address(),
                 valid_after,
                 valid_until,
                 scope,
             )));
-            self.send_calls("grant the session key", calls).await
+            let hash = self.send_calls("grant the session key", calls).await?;
+            if let Err(e) = still_standing(upstream, wallet, &standing).await {
+                // The cap would not bound what is left: the key must not live.
+                let _ = self.revoke(session.address()).await;
+                return Err(e);
+            }
+            Ok(hash)
         };
         let hash = match granted.await {
             Ok(hash) => hash,
@@ -667,30 +675,54 @@ fn allowance_spenders(policy: &Policy, chain_id: u64, scope: &Scope) -> BTreeSet
     spenders
 }
 
-/// The owner calls that clear `wallet`'s standing allowances on the capped tokens of `scope`
-/// to [`allowance_spenders`]: an allowance given before the grant is not counted by the key's
-/// cap, and a router or Permit2 would let the key spend it (`pull`, `PERMIT2_TRANSFER_FROM`,
-/// a swap paid to a stranger). Reads fail closed: no grant without knowing.
-async fn clearing_calls(
+/// The (token, spender) pairs of `wallet`'s standing allowances on the capped tokens of
+/// `scope` to [`allowance_spenders`], which the grant clears: an allowance given before the
+/// grant is not counted by the key's cap, and a router or Permit2 would let the key spend it
+/// (`pull`, `PERMIT2_TRANSFER_FROM`, a swap paid to a stranger). Reads fail closed: no grant
+/// without knowing.
+async fn standing_allowances(
     upstream: &Upstream,
     wallet: Address,
     policy: &Policy,
     scope: &Scope,
-) -> Result<Vec<Call>, OnchainError> {
+) -> Result<Vec<(Address, Address)>, OnchainError> {
     let spenders = allowance_spenders(policy, upstream.chain_id(), scope);
-    let mut calls = Vec::new();
+    let mut standing = Vec::new();
     for cap in &scope.tokenCaps {
         for &spender in &spenders {
             if account::allowance(upstream, cap.token, wallet, spender).await? != U256::ZERO {
-                calls.push(Call {
-                    target: cap.token,
-                    value: U256::ZERO,
-                    data: account::clear_allowance_calldata(spender),
-                });
+                standing.push((cap.token, spender));
             }
         }
     }
-    Ok(calls)
+    Ok(standing)
+}
+
+/// Fails if any of the `cleared` allowances is still there (a token whose `approve(spender,
+/// 0)` returned false instead of reverting).
+async fn still_standing(
+    upstream: &Upstream,
+    wallet: Address,
+    cleared: &[(Address, Address)],
+) -> Result<(), OnchainError> {
+    for &(token, spender) in cleared {
+        if account::allowance(upstream, token, wallet, spender).await? != U256::ZERO {
+            return Err(OnchainError::Refused(format!(
+                "token {token} kept the wallet's allowance to {spender} after approve(spender, 0); \
+                 the session key was revoked again"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The owner call `token.approve(spender, 0)`.
+fn clear_call((token, spender): (Address, Address)) -> Call {
+    Call {
+        target: token,
+        value: U256::ZERO,
+        data: account::clear_allowance_calldata(spender),
+    }
 }
 
 /// A node error with the account contract's revert named, as [`OnchainError::Refused`];
