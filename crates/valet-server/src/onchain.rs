@@ -314,9 +314,10 @@ impl OwnerChain<'_> {
     /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
     /// with `policy`'s [`scope`]; returns the session signer's address and the grant's
     /// transaction hash once it is mined. The same owner batch first sets to zero the wallet's
-    /// standing allowances of each capped token to the routers, Permit2 and the scope's
-    /// targets, so that what those contracts can spend for the key is only what the key itself
-    /// approves, which its cap counts.
+    /// standing allowances of each capped token that the key could have spent
+    /// ([`standing_allowances`]), so that what any contract can spend for the key is only what
+    /// the key itself approves, which its cap counts; if one survives, the key is revoked again
+    /// and the grant fails.
     pub async fn grant(
         &self,
         key_id: &str,
@@ -678,17 +679,23 @@ fn allowance_spenders(policy: &Policy, chain_id: u64, scope: &Scope) -> BTreeSet
 /// The (token, spender) pairs of `wallet`'s standing allowances on the capped tokens of
 /// `scope` to [`allowance_spenders`], which the grant clears: an allowance given before the
 /// grant is not counted by the key's cap, and a router or Permit2 would let the key spend it
-/// (`pull`, `PERMIT2_TRANSFER_FROM`, a swap paid to a stranger). Reads fail closed: no grant
-/// without knowing.
+/// (`pull`, `PERMIT2_TRANSFER_FROM`, a swap paid to a stranger). A grant that reaches any
+/// target (a target wildcard) also clears the allowances to every contract the token's
+/// `Approval` logs show the wallet approved. Reads fail closed: no grant without knowing.
 async fn standing_allowances(
     upstream: &Upstream,
     wallet: Address,
     policy: &Policy,
     scope: &Scope,
 ) -> Result<Vec<(Address, Address)>, OnchainError> {
-    let spenders = allowance_spenders(policy, upstream.chain_id(), scope);
+    let named = allowance_spenders(policy, upstream.chain_id(), scope);
+    let any_target = scope.allowed.iter().any(|p| p.target == ANY_TARGET);
     let mut standing = Vec::new();
     for cap in &scope.tokenCaps {
+        let mut spenders = named.clone();
+        if any_target {
+            spenders.extend(approved_contracts(upstream, cap.token, wallet).await?);
+        }
         for &spender in &spenders {
             if account::allowance(upstream, cap.token, wallet, spender).await? != U256::ZERO {
                 standing.push((cap.token, spender));
@@ -696,6 +703,42 @@ async fn standing_allowances(
         }
     }
     Ok(standing)
+}
+
+/// `Approval(address indexed owner, address indexed spender, uint256)`.
+const APPROVAL_TOPIC: B256 =
+    alloy::primitives::b256!("0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925");
+
+/// The contracts (addresses with code) `owner` ever approved on `token`, from its `Approval`
+/// logs over the whole chain.
+async fn approved_contracts(
+    upstream: &Upstream,
+    token: Address,
+    owner: Address,
+) -> Result<BTreeSet<Address>, OnchainError> {
+    let filter = json!([{
+        "address": token,
+        "fromBlock": "0x0",
+        "toBlock": "latest",
+        "topics": [APPROVAL_TOPIC, owner.into_word()],
+    }]);
+    let logs = upstream.forward("eth_getLogs", &filter).await?;
+    let bad = |what: &str| valet_chain::Error::BadResponse(format!("eth_getLogs: {what}"));
+    let mut spenders = BTreeSet::new();
+    for log in logs.as_array().ok_or_else(|| bad("not a list"))? {
+        let topic: B256 = log["topics"][2]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("an Approval log without a spender"))?;
+        spenders.insert(Address::from_word(topic));
+    }
+    let mut contracts = BTreeSet::new();
+    for spender in spenders {
+        if !account::code(upstream, spender).await?.is_empty() {
+            contracts.insert(spender);
+        }
+    }
+    Ok(contracts)
 }
 
 /// Fails if any of the `cleared` allowances is still there (a token whose `approve(spender,

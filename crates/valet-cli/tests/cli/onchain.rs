@@ -40,6 +40,38 @@ async fn send(server: &crate::support::Server, up: &Upstream, key: &str, tx: Val
     resp
 }
 
+/// The wallet's owner approves `spender` for `amount` tUSD with a transaction of its own (anvil
+/// impersonates the wallet), as an owner does outside Valet.
+async fn owner_approves(
+    chain: &Chain,
+    up: &Upstream,
+    wallet: Address,
+    spender: Address,
+    amount: U256,
+) {
+    chain
+        .node("anvil_impersonateAccount", json!([wallet]))
+        .await;
+    let data = ITestStablecoin::approveCall { spender, amount }.abi_encode();
+    let tx =
+        json!({ "from": wallet, "to": chain.sandbox.token, "data": hex::encode_prefixed(&data) });
+    let hash: B256 = chain
+        .node("eth_sendTransaction", json!([tx]))
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up.wait_for_receipt(hash, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+    chain
+        .node("anvil_stopImpersonatingAccount", json!([wallet]))
+        .await;
+}
+
 /// The session key signs `call` itself and anyone sends it to the account, around the
 /// gateway. Returns the account contract's error if the chain refuses it (checked with
 /// `eth_call`, then really mined with a fixed gas limit to see it revert), or `None` if it
@@ -160,32 +192,7 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         chain.sandbox.router,
         chain.sandbox.weth,
     );
-    chain
-        .node("anvil_impersonateAccount", json!([home.wallet]))
-        .await;
-    let unlimited = ITestStablecoin::approveCall {
-        spender: router,
-        amount: U256::MAX,
-    }
-    .abi_encode();
-    let hash: B256 = chain
-        .node(
-            "eth_sendTransaction",
-            json!([{ "from": home.wallet, "to": token, "data": hex::encode_prefixed(&unlimited) }]),
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        up.wait_for_receipt(hash, Duration::from_secs(10))
-            .await
-            .unwrap()
-    );
-    chain
-        .node("anvil_stopImpersonatingAccount", json!([home.wallet]))
-        .await;
+    owner_approves(&chain, &up, home.wallet, router, U256::MAX).await;
     assert_eq!(
         account::allowance(&up, token, home.wallet, router)
             .await
@@ -547,4 +554,30 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "revoke-all ends every session key on chain"
     );
     home.ok(&["audit", "verify"]);
+
+    // A full-access key reaches any contract: its grant also clears the wallet's standing
+    // allowances of the capped token to every contract the token's Approval logs name (here
+    // WETH, which no swap-only grant names).
+    owner_approves(&chain, &up, home.wallet, weth, U256::from(5 * TUSD)).await;
+    let full = home.write(
+        "full.toml",
+        &format!(
+            "name = \"full\"\nprofile = \"full-access\"\nchains = [31337]\nexpires_in = \"1h\"\n\
+             [[limits.spend]]\nasset = \"{token}\"\namount = \"1000\"\ndecimals = 6\nwindow = \"24h\"\n"
+        ),
+    );
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, weth)
+            .await
+            .unwrap(),
+        U256::from(5 * TUSD)
+    );
+    home.issue(&["--name", "full", "--policy", &full, "--mode", "onchain"]);
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, weth)
+            .await
+            .unwrap(),
+        U256::ZERO,
+        "a wildcard grant clears allowances to every approved contract"
+    );
 }
