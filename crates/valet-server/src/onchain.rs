@@ -315,7 +315,7 @@ impl OwnerChain<'_> {
     /// with `policy`'s [`scope`]; returns the session signer's address and the grant's
     /// transaction hash once it is mined. The same owner batch first sets to zero the wallet's
     /// standing allowances of each capped token that the key could have spent
-    /// ([`standing_allowances`]), so that what any contract can spend for the key is only what
+    /// (`standing_allowances`), so that what any contract can spend for the key is only what
     /// the key itself approves, which its cap counts; if one survives, the key is revoked again
     /// and the grant fails.
     pub async fn grant(
@@ -533,7 +533,7 @@ fn scope_json(scope: &Scope) -> Value {
 ///
 /// - targets and functions: swap-only grants its trusted routers (the built-in ones of
 ///   `chain_id` and `routers`) their swap functions and batch entry points only
-///   ([`ROUTER_SWAP_FUNCTIONS`]), `approve`/`increaseAllowance` only on tokens that have a
+///   (`ROUTER_SWAP_FUNCTIONS`), `approve`/`increaseAllowance` only on tokens that have a
 ///   spend limit (so the cap bounds them), and denies token and NFT transfers and
 ///   `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add their
 ///   (target, function) pairs, a missing target or function list being a wildcard; read-only
@@ -888,6 +888,48 @@ functions = ["transfer(address,uint256)"]
         assert_eq!(scope.nativeCapPerPeriod, UNLIMITED);
         assert_eq!(scope.maxValuePerCall, UNLIMITED);
         assert!(scope.tokenCaps.is_empty());
+    }
+
+    #[test]
+    fn router_swap_functions_match_their_signatures() {
+        let signatures = [
+            "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+            "swapTokensForExactTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactETHForTokens(uint256,address[],address,uint256)",
+            "swapTokensForExactETH(uint256,uint256,address[],address,uint256)",
+            "swapExactTokensForETH(uint256,uint256,address[],address,uint256)",
+            "swapETHForExactTokens(uint256,address[],address,uint256)",
+            "swapExactTokensForTokensSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactETHForTokensSupportingFeeOnTransferTokens(uint256,address[],address,uint256)",
+            "swapExactTokensForETHSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactTokensForTokens(uint256,uint256,address[],address)",
+            "swapTokensForExactTokens(uint256,uint256,address[],address)",
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+            "exactInput((bytes,address,uint256,uint256,uint256))",
+            "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+            "exactOutput((bytes,address,uint256,uint256,uint256))",
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            "exactInput((bytes,address,uint256,uint256))",
+            "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            "exactOutput((bytes,address,uint256,uint256))",
+            "multicall(bytes[])",
+            "multicall(uint256,bytes[])",
+            "multicall(bytes32,bytes[])",
+            "execute(bytes,bytes[])",
+            "execute(bytes,bytes[],uint256)",
+        ];
+        let selector =
+            |sig: &str| -> [u8; 4] { alloy::primitives::keccak256(sig)[..4].try_into().unwrap() };
+        let computed: Vec<[u8; 4]> = signatures.iter().map(|s| selector(s)).collect();
+        assert_eq!(computed, ROUTER_SWAP_FUNCTIONS);
+        assert_eq!(
+            selector("decreaseAllowance(address,uint256)"),
+            CAPPED_TOKEN_FUNCTIONS[4]
+        );
+        assert_eq!(
+            selector("transferFrom(address,address,uint256)"),
+            CAPPED_TOKEN_FUNCTIONS[1]
+        );
     }
 
     #[test]
