@@ -51,7 +51,9 @@ const CAPPED_TOKEN_FUNCTIONS: [[u8; 4]; 5] = [
 /// batch entry points honest swaps use (V3 `multicall`, the Universal Router's `execute`), not
 /// its helpers (`pull`, `sweepToken`, liquidity...). A router can move the wallet's tokens only
 /// on the wallet's allowances; the grant clears the standing ones ([`OwnerChain::grant`]), so
-/// what is left is what the key approved, which the cap counts.
+/// what is left is what the key approved, which the cap counts. A built-in router gets the
+/// part for its kind ([`router_functions`]; each exact grant costs a storage slot at grant
+/// time), a router the policy adds all of them.
 const ROUTER_SWAP_FUNCTIONS: [[u8; 4]; 24] = [
     // Uniswap V2 Router02
     [0x38, 0xed, 0x17, 0x39], // swapExactTokensForTokens(uint256,uint256,address[],address,uint256)
@@ -568,7 +570,8 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
         }
         Profile::SwapOnly => {
             for router in trusted_routers(policy, chain_id) {
-                allowed.extend(ROUTER_SWAP_FUNCTIONS.iter().map(|&s| (router, s)));
+                let functions = router_functions(router, chain_id);
+                allowed.extend(functions.into_iter().map(|s| (router, s)));
             }
             for &token in &capped_tokens {
                 allowed.insert((token, APPROVE));
@@ -649,6 +652,40 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
     };
     let valid_after = policy.not_before.map_or(0, |t| t.as_second().max(0) as u64);
     (scope, valid_after)
+}
+
+/// Uniswap V2 Router02 and the original V3 SwapRouter among the built-in routers (the other
+/// built-in routers that read sentinels are SwapRouter02 and the Universal Routers).
+const V2_ROUTERS: [Address; 3] = [
+    alloy::primitives::address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"),
+    alloy::primitives::address!("0x4752ba5DBc23f44D87826276BF6Fd6b1C372aD24"),
+    alloy::primitives::address!("0x4A7b5Da61326A6379179b40d00F57E5bbDC962c2"),
+];
+const V3_SWAP_ROUTER: Address =
+    alloy::primitives::address!("0xE592427A0AEce92De3Edee1F18E0157C05861564");
+const SWAP_ROUTER_02: [Address; 2] = [
+    alloy::primitives::address!("0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45"),
+    alloy::primitives::address!("0x2626664c2603336E57B271c5C0b26F421741e481"),
+];
+
+/// The part of [`ROUTER_SWAP_FUNCTIONS`] router `router` has (all of it for a router that is
+/// not a built-in one of `chain_id`).
+fn router_functions(router: Address, chain_id: u64) -> Vec<[u8; 4]> {
+    let f = &ROUTER_SWAP_FUNCTIONS;
+    let builtin = valet_policy::routers::builtin_routers(chain_id)
+        .iter()
+        .any(|r| r.address == router);
+    if !builtin {
+        f.to_vec()
+    } else if V2_ROUTERS.contains(&router) {
+        f[..9].to_vec()
+    } else if router == V3_SWAP_ROUTER {
+        [&f[11..15], &f[19..20]].concat()
+    } else if SWAP_ROUTER_02.contains(&router) {
+        [&f[9..11], &f[15..22]].concat()
+    } else {
+        f[22..].to_vec() // the Universal Routers
+    }
 }
 
 /// The trusted routers of `policy` on `chain_id`: the built-in ones and the policy's own.
@@ -922,6 +959,32 @@ functions = ["transfer(address,uint256)"]
             |sig: &str| -> [u8; 4] { alloy::primitives::keccak256(sig)[..4].try_into().unwrap() };
         let computed: Vec<[u8; 4]> = signatures.iter().map(|s| selector(s)).collect();
         assert_eq!(computed, ROUTER_SWAP_FUNCTIONS);
+        // Each built-in router gets its own kind's functions; an added router all of them.
+        let of = |router: Address| router_functions(router, 1);
+        let v2 = of(V2_ROUTERS[0]);
+        assert_eq!(v2.len(), 9);
+        assert!(v2.contains(&selector(signatures[4])));
+        let v3 = of(V3_SWAP_ROUTER);
+        assert_eq!(v3.len(), 5);
+        assert!(v3.contains(&selector("multicall(bytes[])")));
+        let r02 = of(SWAP_ROUTER_02[0]);
+        assert_eq!(r02.len(), 9);
+        assert!(r02.contains(&selector("multicall(uint256,bytes[])")));
+        assert!(r02.contains(&selector(signatures[15])));
+        let ur = of(alloy::primitives::address!(
+            "0x66a9893cC07D91D95644AEDD05D03f95e1dBA8Af"
+        ));
+        assert_eq!(
+            ur,
+            [
+                selector("execute(bytes,bytes[])"),
+                selector("execute(bytes,bytes[],uint256)")
+            ]
+        );
+        assert_eq!(of(ROUTER), ROUTER_SWAP_FUNCTIONS);
+        for r in valet_policy::routers::builtin_routers(1) {
+            assert!(!of(r.address).is_empty());
+        }
         assert_eq!(
             selector("decreaseAllowance(address,uint256)"),
             CAPPED_TOKEN_FUNCTIONS[4]
