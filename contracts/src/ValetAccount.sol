@@ -17,6 +17,9 @@ pragma solidity ^0.8.28;
 ///   across grants, so a signature used under an old grant stays used.
 /// - `revokeAll` bumps an epoch; keys granted under an older epoch are dead. Storage survives
 ///   re-delegation (EIP-7702), so they stay dead if the EOA delegates away and back.
+/// - A capped token's contract admits only the calls its cap counts (`transfer`,
+///   `transferFrom`, `approve`, `increaseAllowance`) and `decreaseAllowance`; anything else
+///   there is refused whatever the grant, since it could move the token uncounted.
 /// - Session calls to the account itself are always refused: they would run with
 ///   msg.sender == address(this), i.e. with the owner's power. Owner batches (`execute`,
 ///   `executeSigned`) may call the account itself (target address(0)), which is how a relayed,
@@ -44,14 +47,20 @@ contract ValetAccount {
     }
 
     /// @notice An allowed (target, selector) pair. `ANY_TARGET` / `ANY_SELECTOR` are wildcards.
-    ///         Selector 0x00000000 means a call with empty calldata (a plain native transfer).
+    ///         Selector 0x00000000 means a call with empty calldata (a plain native transfer)
+    ///         only: calldata that merely starts with four zero bytes needs a wildcard.
+    ///         On a capped token, only the functions its cap counts (and `decreaseAllowance`)
+    ///         can be called, whatever the grant: an exact grant of anything else there is refused
+    ///         (`InvalidScope`) and a wildcard does not reach it (`Undecodable`).
     struct Permission {
         address target;
         bytes4 selector;
     }
 
     /// @notice A per-period cap on an ERC-20 token: the sum of `transfer`, `transferFrom`,
-    ///         `approve` and `increaseAllowance` amounts in one period.
+    ///         `approve` and `increaseAllowance` amounts in one period. Every other call to the
+    ///         token's contract (its own transfer aliases, `transferAndCall`, `permit`, ERC-777
+    ///         `send`, empty calldata...) is refused, so nothing moves it uncounted.
     struct TokenCap {
         address token;
         uint256 limit;
@@ -84,7 +93,7 @@ contract ValetAccount {
     /// @dev A key's two storage words. `hot` is read and written by every `executeWithKey`:
     ///      generation (bits 0-39), epoch (40-71), validAfter (72-111), validUntil (112-151),
     ///      period (152-183), the next sequence number of nonce lane 0 (184-247), revoked
-    ///      (bit 248), call-limited (bit 249). `cold` is read only for calls with value or keys
+    ///      (bit 248), call-limited (bit 249), caps a token (bit 250). `cold` is read only for calls with value or keys
     ///      with a call limit: maxCalls (0-31), calls (32-63), maxValuePerCall (64-255, all ones
     ///      = unlimited).
     struct KeyRecord {
@@ -140,6 +149,7 @@ contract ValetAccount {
     bytes4 internal constant APPROVE = 0x095ea7b3; // approve(address,uint256)
     bytes4 internal constant INCREASE_ALLOWANCE = 0x39509351; // increaseAllowance(address,uint256)
     bytes4 internal constant TRANSFER_FROM = 0x23b872dd; // transferFrom(address,address,uint256)
+    bytes4 internal constant DECREASE_ALLOWANCE = 0xa457c2d7; // decreaseAllowance(address,uint256)
 
     // Bit fields of KeyRecord.hot, KeyRecord.cold and Layout.targets (see there).
     uint256 internal constant M32 = 0xffffffff;
@@ -152,6 +162,7 @@ contract ValetAccount {
     uint256 internal constant SEQ_MASK = M64 << 184;
     uint256 internal constant REVOKED = 1 << 248;
     uint256 internal constant LIMITED = 1 << 249;
+    uint256 internal constant TOKEN_CAPS = 1 << 250;
     uint256 internal constant CAPPED = 1 << 248;
     uint256 internal constant ALLOW_TRANSFER = 1 << 249;
     uint256 internal constant ALLOW_APPROVE = 1 << 250;
@@ -265,11 +276,18 @@ contract ValetAccount {
         KeyRecord storage rec = $.keys[key];
         bool limited = scope.maxCalls != type(uint32).max;
         rec.hot = uint256(gen) | (uint256(e) << 40) | (uint256(validAfter) << 72) | (uint256(validUntil) << 112)
-            | (uint256(scope.period) << 152) | (rec.hot & SEQ_MASK) | (limited ? LIMITED : 0);
+            | (uint256(scope.period) << 152) | (rec.hot & SEQ_MASK) | (limited ? LIMITED : 0)
+            | (scope.tokenCaps.length != 0 ? TOKEN_CAPS : 0);
         uint256 maxValue = scope.maxValuePerCall > M192 ? M192 : scope.maxValuePerCall;
         rec.cold = uint256(scope.maxCalls) | (maxValue << 64);
 
         mapping(address => uint256) storage targets = $.targets[gen];
+        // Caps first: a grant on a capped token is checked against its cap below.
+        if (scope.nativeCapPerPeriod != UNLIMITED) _setCap(targets, address(0), scope.nativeCapPerPeriod);
+        for (uint256 i; i < scope.tokenCaps.length; ++i) {
+            if (scope.tokenCaps[i].token == address(0)) revert InvalidScope();
+            _setCap(targets, scope.tokenCaps[i].token, scope.tokenCaps[i].limit);
+        }
         for (uint256 i; i < scope.denied.length; ++i) {
             $.denied[gen][scope.denied[i]] = true;
         }
@@ -280,13 +298,17 @@ contract ValetAccount {
             if (p.target == address(this)) revert InvalidScope();
             if (p.selector != ANY_SELECTOR && $.denied[gen][p.selector]) revert InvalidScope();
             uint256 bit = _erc20Bit(p.selector);
-            if (bit != 0 && p.target != address(0) && p.target != ANY_TARGET) targets[p.target] |= bit;
-            else $.allowed[gen][p.target][p.selector] = true;
-        }
-        if (scope.nativeCapPerPeriod != UNLIMITED) _setCap(targets, address(0), scope.nativeCapPerPeriod);
-        for (uint256 i; i < scope.tokenCaps.length; ++i) {
-            if (scope.tokenCaps[i].token == address(0)) revert InvalidScope();
-            _setCap(targets, scope.tokenCaps[i].token, scope.tokenCaps[i].limit);
+            if (bit != 0 && p.target != address(0) && p.target != ANY_TARGET) {
+                targets[p.target] |= bit;
+            } else {
+                // An exact grant of a function a capped token's cap does not count is a
+                // contradiction (`_checkFunction` would refuse it anyway).
+                if (
+                    p.selector != ANY_SELECTOR && p.selector != DECREASE_ALLOWANCE && p.target != address(0)
+                        && targets[p.target] & CAPPED != 0
+                ) revert InvalidScope();
+                $.allowed[gen][p.target][p.selector] = true;
+            }
         }
         emit SessionKeyAuthorized(key, gen, e, validAfter, validUntil);
         return gen;
@@ -553,7 +575,7 @@ contract ValetAccount {
             uint256 len;
             (target, value, data, len) = _callAt(base, i);
             if (target == address(this)) revert TargetNotAllowed(target);
-            (bit, t, amount) = _checkFunction(targets, uint40(genIdx), target, data, len);
+            (bit, t, amount) = _checkFunction(targets, key, uint40(genIdx), target, data, len);
         }
         if (value != 0) {
             _checkValue(targets, key, genIdx, target, value);
@@ -624,9 +646,12 @@ contract ValetAccount {
     }
 
     /// @dev Whether the key may call `target` with this calldata. For the four ERC-20 functions the
-    ///      caps count, returns the function's bit, the target's word and the amount.
+    ///      caps count, returns the function's bit, the target's word and the amount. A call a
+    ///      wildcard admits to a capped token's contract, other than those four and
+    ///      `decreaseAllowance`, is refused: it could move the token without being counted.
     function _checkFunction(
         mapping(address => uint256) storage targets,
+        address key,
         uint40 gen,
         address target,
         uint256 data,
@@ -642,9 +667,17 @@ contract ValetAccount {
         }
         bit = _erc20Bit(sel);
         if (bit != 0) t = targets[target];
-        // Exact grants never name a denied selector (authorizeKey refuses that), so an exact
-        // match is final; anything else must pass the deny list before a wildcard can allow it.
-        if (t & bit == 0) _checkGeneric(gen, target, sel);
+        // Exact grants never name a denied selector nor an uncounted function of a capped token
+        // (authorizeKey refuses both), so an exact match is final; anything else must pass the
+        // deny list before a wildcard can allow it, and then must not be an uncounted call to a
+        // capped token.
+        if (t & bit == 0 && _checkGeneric(gen, target, sel, len == 0) && bit == 0) {
+            // (the key's word is warm; a key that caps no token skips the target's cold word)
+            if (
+                sel != DECREASE_ALLOWANCE && target != address(0) && _layout().keys[key].hot & TOKEN_CAPS != 0
+                    && targets[target] & CAPPED != 0
+            ) revert Undecodable(target);
+        }
         if (bit != 0) {
             // a short call cannot dodge the cap
             uint256 pos = bit == ALLOW_TRANSFER_FROM ? 68 : 36;
@@ -669,15 +702,21 @@ contract ValetAccount {
         if (native & CAPPED != 0) targets[address(0)] = _spend(native, key, address(0), value, genIdx >> 40);
     }
 
-    function _checkGeneric(uint40 gen, address target, bytes4 sel) internal view {
+    /// @dev Reverts unless the grant admits `sel` on `target`; returns whether a wildcard (not an
+    ///      exact (target, selector) grant) admitted it. The selector 0x00000000 of a grant
+    ///      means empty calldata: calldata that starts with four zero bytes (`empty` false) is
+    ///      admitted only by a function wildcard.
+    function _checkGeneric(uint40 gen, address target, bytes4 sel, bool empty) internal view returns (bool wildcard) {
         Layout storage $ = _layout();
         mapping(address => mapping(bytes4 => bool)) storage allowed = $.allowed[gen];
-        if (sel == ANY_SELECTOR || !allowed[target][sel]) {
-            if ($.denied[gen][sel]) revert FunctionDenied(target, sel);
-            if (!allowed[target][ANY_SELECTOR] && !allowed[ANY_TARGET][sel] && !allowed[ANY_TARGET][ANY_SELECTOR]) {
-                revert FunctionNotAllowed(target, sel);
-            }
-        }
+        bool named = sel != ANY_SELECTOR && (sel != 0 || empty); // a selector a grant can name
+        if (named && allowed[target][sel]) return false;
+        if ($.denied[gen][sel]) revert FunctionDenied(target, sel);
+        if (
+            !allowed[target][ANY_SELECTOR] && !(named && allowed[ANY_TARGET][sel])
+                && !allowed[ANY_TARGET][ANY_SELECTOR]
+        ) revert FunctionNotAllowed(target, sel);
+        return true;
     }
 
     /// @dev Adds `amount` to the spend in targets-word `t` for period `idx`; returns the new word.

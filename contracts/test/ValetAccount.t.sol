@@ -76,7 +76,8 @@ contract Reverter {
     }
 }
 
-contract ValetAccountTest {
+/// State and helpers shared by the account's test suites.
+abstract contract ValetAccountBase {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     uint256 internal constant OWNER_PK = 0xA11CE;
@@ -96,7 +97,7 @@ contract ValetAccountTest {
 
     event SpendRecorded(address indexed key, address indexed token, uint256 amount, uint256 spentInPeriod);
 
-    function setUp() public {
+    function setUp() public virtual {
         vm.warp(T0);
         owner = vm.addr(OWNER_PK);
         key = vm.addr(KEY_PK);
@@ -193,6 +194,9 @@ contract ValetAccountTest {
         if (!c) revert(what);
     }
 
+}
+
+contract ValetAccountTest is ValetAccountBase {
     // ------------------------------------------------------------ delegation, storage
 
     function test_delegationDesignatorAndNamespace() public view {
@@ -340,7 +344,12 @@ contract ValetAccountTest {
         s.allowed = new ValetAccount.Permission[](1);
         s.allowed[0] = _perm(address(token), acct.ANY_SELECTOR());
         _grant(key, s);
-        _ok(KEY_PK, _one(address(token), 0, abi.encodeCall(MiniToken.name, ())));
+        // on a capped token a wildcard reaches only the functions the cap counts
+        _exec(
+            KEY_PK,
+            _one(address(token), 0, abi.encodeCall(MiniToken.name, ())),
+            abi.encodeWithSelector(ValetAccount.Undecodable.selector, address(token))
+        );
         _ok(KEY_PK, _transfer(bob, 1));
         _exec(
             KEY_PK,
@@ -349,7 +358,9 @@ contract ValetAccountTest {
         );
 
         s.allowed[0] = _perm(acct.ANY_TARGET(), MiniToken.name.selector);
+        s.tokenCaps = new ValetAccount.TokenCap[](0);
         _grant(key2, s);
+        _ok(KEY2_PK, _one(address(token), 0, abi.encodeCall(MiniToken.name, ())));
         MiniToken other = new MiniToken();
         _ok(KEY2_PK, _one(address(other), 0, abi.encodeCall(MiniToken.name, ())));
         _exec(
@@ -867,7 +878,7 @@ contract ValetAccountTest {
         _eq((hot >> 112) & 0xffffffffff, T0 + 500, "validUntil");
         _eq((hot >> 152) & 0xffffffff, 1 days, "period");
         _eq((hot >> 184) & 0xffffffffffffffff, 1, "lane-0 sequence");
-        _eq(hot >> 248, 0, "flags");
+        _eq(hot >> 248, 4, "flags: caps a token, not revoked, no call limit");
         bytes32 genSlot = keccak256(abi.encode(uint256(1), uint256(ns) + 2));
         uint256 t = uint256(vm.load(owner, keccak256(abi.encode(address(token), genSlot))));
         _eq(t & ((1 << 104) - 1), 1_000e6, "limit");

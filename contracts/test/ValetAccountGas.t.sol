@@ -43,6 +43,8 @@ contract ValetAccountGasTest {
     uint256 internal constant KEY_PK = 0xB0B;
     uint256 internal constant KEY2_PK = 0xC0FFEE;
     uint256 internal constant RELAYER_PK = 0xBEEF;
+    uint256 internal constant KEY3_PK = 0xD1CE;
+    uint256 internal constant KEY4_PK = 0xD1CE2;
     uint256 internal constant T0 = 1_750_000_000;
     uint256 internal constant BATCHES = 4;
 
@@ -166,6 +168,37 @@ contract ValetAccountGasTest {
         console.log("one more direct transfer in the same frame (warm)    ", directWarm);
         console.log("overhead per additional call, worst of 2..4 (<= 8000)", worstExtra);
         console.log("executeSigned: owner grants a key (authorizeKey)     ", _executeSignedGrant());
+        console.log("executeWithKey, 1 uncounted call, wildcard, no caps  ", _wildcardCall(KEY3_PK, false));
+        console.log("executeWithKey, 1 uncounted call, wildcard, capped   ", _wildcardCall(KEY4_PK, true));
+    }
+
+    /// One `executeWithKey` of a call the caps do not count (`mint` on an uncapped token),
+    /// admitted by a full wildcard: the slow path. Under a key that caps a token (`capped`), it
+    /// must also check that the target is not a capped token (one more cold slot).
+    function _wildcardCall(uint256 pk, bool capped) internal returns (uint256) {
+        ValetAccount.Scope memory s;
+        s.period = 1 days;
+        s.maxCalls = type(uint32).max;
+        s.maxValuePerCall = type(uint256).max;
+        s.nativeCapPerPeriod = type(uint256).max;
+        s.allowed = new ValetAccount.Permission[](1);
+        s.allowed[0] = ValetAccount.Permission(acct.ANY_TARGET(), acct.ANY_SELECTOR());
+        s.tokenCaps = new ValetAccount.TokenCap[](capped ? 1 : 0);
+        if (capped) s.tokenCaps[0] = ValetAccount.TokenCap(address(tokens[0]), 1_000e6);
+        vm.prank(owner);
+        acct.authorizeKey(vm.addr(pk), uint40(block.timestamp), uint40(block.timestamp + 30 days), s);
+        MiniToken other = new MiniToken();
+        other.mint(bob, 1);
+        ValetAccount.Call[] memory calls = new ValetAccount.Call[](1);
+        calls[0] = ValetAccount.Call(address(other), 0, abi.encodeCall(MiniToken.mint, (bob, 1)));
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _sig(pk, acct.hashExecute(calls, 0, deadline));
+        acct.executeWithKey(calls, 0, deadline, sig); // steady state: the nonce word in use
+        sig = _sig(pk, acct.hashExecute(calls, 1, deadline));
+        bytes memory data = abi.encodeCall(ValetAccount.executeWithKey, (calls, 1, deadline, sig));
+        vm.cool(owner);
+        vm.cool(address(other));
+        return _measure(owner, data);
     }
 
     /// An owner-signed, relayed grant of a key with one exact permission and one token cap (the

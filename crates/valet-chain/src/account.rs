@@ -104,6 +104,12 @@ pub mod abi {
             error SpendLimitExceeded(address token, uint256 amount, uint256 remaining);
             error Undecodable(address target);
         }
+
+        /// The two ERC-20 functions a grant uses to clear the wallet's standing allowances.
+        interface IErc20Allowance {
+            function allowance(address owner, address spender) external view returns (uint256);
+            function approve(address spender, uint256 amount) external returns (bool);
+        }
     }
 }
 
@@ -279,6 +285,40 @@ pub fn authorize_key_calldata(
     .into()
 }
 
+/// Calldata of the owner's ERC-7821 batch `execute(MODE_BATCH, abi.encode(calls))`, sent by
+/// the wallet to itself (a call to `address(0)` is a call to the account itself).
+pub fn execute_batch_calldata(calls: Vec<Call>) -> Bytes {
+    abi::IValetAccount::executeCall {
+        mode: MODE_BATCH,
+        executionData: alloy::sol_types::SolValue::abi_encode(&calls).into(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// Calldata of ERC-20 `approve(spender, 0)`: clears an allowance.
+pub fn clear_allowance_calldata(spender: Address) -> Bytes {
+    abi::IErc20Allowance::approveCall {
+        spender,
+        amount: U256::ZERO,
+    }
+    .abi_encode()
+    .into()
+}
+
+/// Reads ERC-20 `token.allowance(owner, spender)`.
+pub async fn allowance(
+    upstream: &Upstream,
+    token: Address,
+    owner: Address,
+    spender: Address,
+) -> Result<U256> {
+    let call = abi::IErc20Allowance::allowanceCall { owner, spender };
+    let out = upstream.call(token, &call.abi_encode().into()).await?;
+    abi::IErc20Allowance::allowanceCall::abi_decode_returns(&out)
+        .map_err(|e| Error::BadResponse(format!("allowance output of {token}: {e}")))
+}
+
 /// Calldata of `revokeKey(key)`.
 pub fn revoke_key_calldata(key: Address) -> Bytes {
     abi::IValetAccount::revokeKeyCall { key }
@@ -437,6 +477,30 @@ mod tests {
         assert_eq!(
             ExecuteWithKey::eip712_encode_type(),
             "ExecuteWithKey(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"
+        );
+    }
+
+    #[test]
+    fn an_owner_batch_reads_back_into_its_calls() {
+        let account = Address::repeat_byte(0xaa);
+        let calls = vec![
+            Call {
+                target: Address::repeat_byte(0x70),
+                value: U256::ZERO,
+                data: clear_allowance_calldata(Address::repeat_byte(0x77)),
+            },
+            Call {
+                target: Address::ZERO,
+                value: U256::ZERO,
+                data: revoke_all_calldata(),
+            },
+        ];
+        let back = batch_calls(account, &execute_batch_calldata(calls.clone())).unwrap();
+        assert_eq!(back[0], calls[0]);
+        assert_eq!(back[1].target, account, "address(0) is the account itself");
+        assert_eq!(
+            &clear_allowance_calldata(Address::ZERO)[..4],
+            [0x09, 0x5e, 0xa7, 0xb3]
         );
     }
 

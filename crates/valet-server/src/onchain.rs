@@ -37,6 +37,55 @@ const SWAP_ONLY_DENIED: [[u8; 4]; 6] = [
 const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
 const INCREASE_ALLOWANCE: [u8; 4] = [0x39, 0x50, 0x93, 0x51];
 
+/// What a capped token's contract admits on chain whatever the grant (the account contract's
+/// rule): the four functions its cap counts and `decreaseAllowance`.
+const CAPPED_TOKEN_FUNCTIONS: [[u8; 4]; 5] = [
+    [0xa9, 0x05, 0x9c, 0xbb], // transfer(address,uint256)
+    [0x23, 0xb8, 0x72, 0xdd], // transferFrom(address,address,uint256)
+    APPROVE,
+    INCREASE_ALLOWANCE,
+    [0xa4, 0x57, 0xc2, 0xd7], // decreaseAllowance(address,uint256)
+];
+
+/// What a swap-only key may call on a trusted router on chain: its swap functions and the
+/// batch entry points honest swaps use (V3 `multicall`, the Universal Router's `execute`), not
+/// its helpers (`pull`, `sweepToken`, liquidity...). A router can move the wallet's tokens only
+/// on the wallet's allowances; the grant clears the standing ones ([`OwnerChain::grant`]), so
+/// what is left is what the key approved, which the cap counts. A built-in router gets the
+/// part for its kind ([`router_functions`]; each exact grant costs a storage slot at grant
+/// time), a router the policy adds all of them.
+const ROUTER_SWAP_FUNCTIONS: [[u8; 4]; 24] = [
+    // Uniswap V2 Router02
+    [0x38, 0xed, 0x17, 0x39], // swapExactTokensForTokens(uint256,uint256,address[],address,uint256)
+    [0x88, 0x03, 0xdb, 0xee], // swapTokensForExactTokens(uint256,uint256,address[],address,uint256)
+    [0x7f, 0xf3, 0x6a, 0xb5], // swapExactETHForTokens(uint256,address[],address,uint256)
+    [0x4a, 0x25, 0xd9, 0x4a], // swapTokensForExactETH(uint256,uint256,address[],address,uint256)
+    [0x18, 0xcb, 0xaf, 0xe5], // swapExactTokensForETH(uint256,uint256,address[],address,uint256)
+    [0xfb, 0x3b, 0xdb, 0x41], // swapETHForExactTokens(uint256,address[],address,uint256)
+    [0x5c, 0x11, 0xd7, 0x95], // swapExactTokensForTokensSupportingFeeOnTransferTokens(...)
+    [0xb6, 0xf9, 0xde, 0x95], // swapExactETHForTokensSupportingFeeOnTransferTokens(...)
+    [0x79, 0x1a, 0xc9, 0x47], // swapExactTokensForETHSupportingFeeOnTransferTokens(...)
+    // SwapRouter02's V2 swaps
+    [0x47, 0x2b, 0x43, 0xf3], // swapExactTokensForTokens(uint256,uint256,address[],address)
+    [0x42, 0x71, 0x2a, 0x67], // swapTokensForExactTokens(uint256,uint256,address[],address)
+    // V3 SwapRouter
+    [0x41, 0x4b, 0xf3, 0x89], // exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))
+    [0xc0, 0x4b, 0x8d, 0x59], // exactInput((bytes,address,uint256,uint256,uint256))
+    [0xdb, 0x3e, 0x21, 0x98], // exactOutputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))
+    [0xf2, 0x8c, 0x04, 0x98], // exactOutput((bytes,address,uint256,uint256,uint256))
+    // SwapRouter02's V3 swaps
+    [0x04, 0xe4, 0x5a, 0xaf], // exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))
+    [0xb8, 0x58, 0x18, 0x3f], // exactInput((bytes,address,uint256,uint256))
+    [0x50, 0x23, 0xb4, 0xdf], // exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))
+    [0x09, 0xb8, 0x13, 0x46], // exactOutput((bytes,address,uint256,uint256))
+    // batches
+    [0xac, 0x96, 0x50, 0xd8], // multicall(bytes[])
+    [0x5a, 0xe4, 0x01, 0xdc], // multicall(uint256,bytes[])
+    [0x1f, 0x04, 0x64, 0xd1], // multicall(bytes32,bytes[])
+    [0x24, 0x85, 0x6b, 0xc3], // execute(bytes,bytes[])
+    [0x35, 0x93, 0x56, 0x4c], // execute(bytes,bytes[],uint256)
+];
+
 /// What went wrong in on-chain mode.
 #[derive(Debug, thiserror::Error)]
 pub enum OnchainError {
@@ -266,7 +315,11 @@ impl std::fmt::Debug for OwnerChain<'_> {
 impl OwnerChain<'_> {
     /// Creates key `key_id`'s session signer (encrypted in custody) and grants it on chain
     /// with `policy`'s [`scope`]; returns the session signer's address and the grant's
-    /// transaction hash once it is mined.
+    /// transaction hash once it is mined. The same owner batch first sets to zero the wallet's
+    /// standing allowances of each capped token that the key could have spent
+    /// (`standing_allowances`), so that what any contract can spend for the key is only what
+    /// the key itself approves, which its cap counts; if one survives, the key is revoked again
+    /// and the grant fails.
     pub async fn grant(
         &self,
         key_id: &str,
@@ -283,9 +336,25 @@ impl OwnerChain<'_> {
             Wallet::create_keystore(&onchain.sessions, &file_name(key_id), &onchain.passphrase)?;
         let (scope, valid_after) = scope(policy, upstream.chain_id());
         let valid_until = expires_at.as_second().max(0) as u64;
-        let data =
-            account::authorize_key_calldata(session.address(), valid_after, valid_until, scope);
-        let hash = match self.send("grant the session key", data).await {
+        let wallet = self.wallet.address();
+        let granted = async {
+            let standing = standing_allowances(upstream, wallet, policy, &scope).await?;
+            let mut calls: Vec<Call> = standing.iter().map(|&a| clear_call(a)).collect();
+            calls.push(own_call(account::authorize_key_calldata(
+                session.address(),
+                valid_after,
+                valid_until,
+                scope,
+            )));
+            let hash = self.send_calls("grant the session key", calls).await?;
+            if let Err(e) = still_standing(upstream, wallet, &standing).await {
+                // The cap would not bound what is left: the key must not live.
+                let _ = self.revoke(session.address()).await;
+                return Err(e);
+            }
+            Ok(hash)
+        };
+        let hash = match granted.await {
             Ok(hash) => hash,
             Err(e) => {
                 // Never granted: its key is of no use to anyone.
@@ -315,9 +384,20 @@ impl OwnerChain<'_> {
 
     /// Runs `data` as a call of the account to itself, relayed when there is a relayer.
     async fn send(&self, what: &str, data: Bytes) -> Result<B256, OnchainError> {
+        self.send_calls(what, vec![own_call(data)]).await
+    }
+
+    /// Runs `calls` as one owner batch (atomic): relayed as `executeSigned` when there is a
+    /// relayer, else sent by the wallet to itself (one call to itself as it is, several as an
+    /// ERC-7821 `execute`).
+    async fn send_calls(&self, what: &str, calls: Vec<Call>) -> Result<B256, OnchainError> {
         let wallet = self.wallet.address();
         let upstream = self.sender.upstream();
         let Some(relayer) = &self.onchain.relayer else {
+            let data = match calls.as_slice() {
+                [one] if one.target == Address::ZERO => one.data.clone(),
+                _ => account::execute_batch_calldata(calls),
+            };
             let sent = self
                 .sender
                 .send(what, Some(wallet), U256::ZERO, data, vec![])
@@ -326,11 +406,7 @@ impl OwnerChain<'_> {
             return Ok(sent.hash);
         };
         let payload = account::OwnerExecute {
-            calls: vec![Call {
-                target: Address::ZERO,
-                value: U256::ZERO,
-                data,
-            }],
+            calls,
             nonce: U256::from(rand::random::<u64>()) << 64,
             deadline: U256::from(Timestamp::now().as_second().max(0) as u64 + RELAY_DEADLINE_SECS),
         };
@@ -353,6 +429,15 @@ impl OwnerChain<'_> {
             .await
             .map_err(refusal)?;
         Ok(sent.hash)
+    }
+}
+
+/// A call of the account to itself (target `address(0)` in an owner batch).
+fn own_call(data: Bytes) -> Call {
+    Call {
+        target: Address::ZERO,
+        value: U256::ZERO,
+        data,
     }
 }
 
@@ -448,13 +533,16 @@ fn scope_json(scope: &Scope) -> Value {
 /// The part of `policy` the account contract can enforce, and the Unix second it is valid
 /// from. The chain's scope is never wider than the policy:
 ///
-/// - targets and functions: swap-only grants every function of its trusted routers (the
-///   built-in ones of `chain_id` and `routers`) and `approve`/`increaseAllowance` only on
-///   tokens that have a spend limit (so the cap bounds them), and denies token and NFT
-///   transfers and `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add
-///   their (target, function) pairs, a missing target or function list being a wildcard;
-///   read-only and custom grant nothing else. Every `[[deny]]` function is denied on every
-///   target, and a `[[deny]]` of a whole target drops the grants naming it.
+/// - targets and functions: swap-only grants its trusted routers (the built-in ones of
+///   `chain_id` and `routers`) their swap functions and batch entry points only
+///   (`ROUTER_SWAP_FUNCTIONS`), `approve`/`increaseAllowance` only on tokens that have a
+///   spend limit (so the cap bounds them), and denies token and NFT transfers and
+///   `setApprovalForAll`; full-access grants everything; `[[allow]]` rules add their
+///   (target, function) pairs, a missing target or function list being a wildcard; read-only
+///   and custom grant nothing else. Every `[[deny]]` function is denied on every target, and a
+///   `[[deny]]` of a whole target drops the grants naming it. On a capped token the contract
+///   admits only the functions the cap counts (and `decreaseAllowance`) whatever the grant,
+///   so exact grants of other functions there are dropped.
 /// - `max_value_per_tx` caps each call's native value; native and token spend limits become
 ///   per-period caps (the smallest amount per asset; tokens count `transfer`,
 ///   `transferFrom`, `approve` and `increaseAllowance`), all over one fixed period equal to
@@ -481,11 +569,9 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
             allowed.insert((ANY_TARGET, ANY_SELECTOR));
         }
         Profile::SwapOnly => {
-            let builtin = valet_policy::routers::builtin_routers(chain_id)
-                .iter()
-                .map(|r| r.address);
-            for router in policy.routers.iter().copied().chain(builtin) {
-                allowed.insert((router, ANY_SELECTOR));
+            for router in trusted_routers(policy, chain_id) {
+                let functions = router_functions(router, chain_id);
+                allowed.extend(functions.into_iter().map(|s| (router, s)));
             }
             for &token in &capped_tokens {
                 allowed.insert((token, APPROVE));
@@ -514,9 +600,14 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
             (None, None) => allowed.clear(),
         }
     }
-    // The contract refuses an exact grant of a denied selector; deny wins anyway.
+    // The contract refuses an exact grant of a denied selector (deny wins anyway) and of a
+    // function of a capped token its cap does not count (never callable there).
     allowed.retain(|(t, s)| {
-        !denied_targets.contains(t) && (*s == ANY_SELECTOR || !denied.contains(s))
+        !denied_targets.contains(t)
+            && (*s == ANY_SELECTOR || !denied.contains(s))
+            && (*s == ANY_SELECTOR
+                || !capped_tokens.contains(t)
+                || CAPPED_TOKEN_FUNCTIONS.contains(s))
     });
 
     let cap = |asset: Asset| {
@@ -561,6 +652,157 @@ pub fn scope(policy: &Policy, chain_id: u64) -> (Scope, u64) {
     };
     let valid_after = policy.not_before.map_or(0, |t| t.as_second().max(0) as u64);
     (scope, valid_after)
+}
+
+/// Uniswap V2 Router02 and the original V3 SwapRouter among the built-in routers (the other
+/// built-in routers that read sentinels are SwapRouter02 and the Universal Routers).
+const V2_ROUTERS: [Address; 3] = [
+    alloy::primitives::address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"),
+    alloy::primitives::address!("0x4752ba5DBc23f44D87826276BF6Fd6b1C372aD24"),
+    alloy::primitives::address!("0x4A7b5Da61326A6379179b40d00F57E5bbDC962c2"),
+];
+const V3_SWAP_ROUTER: Address =
+    alloy::primitives::address!("0xE592427A0AEce92De3Edee1F18E0157C05861564");
+const SWAP_ROUTER_02: [Address; 2] = [
+    alloy::primitives::address!("0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45"),
+    alloy::primitives::address!("0x2626664c2603336E57B271c5C0b26F421741e481"),
+];
+
+/// The part of [`ROUTER_SWAP_FUNCTIONS`] router `router` has (all of it for a router that is
+/// not a built-in one of `chain_id`).
+fn router_functions(router: Address, chain_id: u64) -> Vec<[u8; 4]> {
+    let f = &ROUTER_SWAP_FUNCTIONS;
+    let builtin = valet_policy::routers::builtin_routers(chain_id)
+        .iter()
+        .any(|r| r.address == router);
+    if !builtin {
+        f.to_vec()
+    } else if V2_ROUTERS.contains(&router) {
+        f[..9].to_vec()
+    } else if router == V3_SWAP_ROUTER {
+        [&f[11..15], &f[19..20]].concat()
+    } else if SWAP_ROUTER_02.contains(&router) {
+        [&f[9..11], &f[15..22]].concat()
+    } else {
+        f[22..].to_vec() // the Universal Routers
+    }
+}
+
+/// The trusted routers of `policy` on `chain_id`: the built-in ones and the policy's own.
+fn trusted_routers(policy: &Policy, chain_id: u64) -> impl Iterator<Item = Address> + '_ {
+    let builtin = valet_policy::routers::builtin_routers(chain_id)
+        .iter()
+        .map(|r| r.address);
+    policy.routers.iter().copied().chain(builtin)
+}
+
+/// The contracts a key granted `scope` could call that may spend the wallet's allowances for
+/// its own caller: the trusted routers, Permit2, the built-in position manager, and every
+/// target the scope names. Their standing allowances on capped tokens are cleared in the grant.
+fn allowance_spenders(policy: &Policy, chain_id: u64, scope: &Scope) -> BTreeSet<Address> {
+    let mut spenders: BTreeSet<Address> = trusted_routers(policy, chain_id).collect();
+    spenders.insert(valet_policy::routers::PERMIT2);
+    spenders.extend(valet_policy::routers::builtin_position_manager(chain_id));
+    spenders.extend(
+        scope
+            .allowed
+            .iter()
+            .map(|p| p.target)
+            .filter(|t| *t != ANY_TARGET && *t != Address::ZERO),
+    );
+    spenders
+}
+
+/// The (token, spender) pairs of `wallet`'s standing allowances on the capped tokens of
+/// `scope` to [`allowance_spenders`], which the grant clears: an allowance given before the
+/// grant is not counted by the key's cap, and a router or Permit2 would let the key spend it
+/// (`pull`, `PERMIT2_TRANSFER_FROM`, a swap paid to a stranger). A grant that reaches any
+/// target (a target wildcard) also clears the allowances to every contract the token's
+/// `Approval` logs show the wallet approved. Reads fail closed: no grant without knowing.
+async fn standing_allowances(
+    upstream: &Upstream,
+    wallet: Address,
+    policy: &Policy,
+    scope: &Scope,
+) -> Result<Vec<(Address, Address)>, OnchainError> {
+    let named = allowance_spenders(policy, upstream.chain_id(), scope);
+    let any_target = scope.allowed.iter().any(|p| p.target == ANY_TARGET);
+    let mut standing = Vec::new();
+    for cap in &scope.tokenCaps {
+        let mut spenders = named.clone();
+        if any_target {
+            spenders.extend(approved_contracts(upstream, cap.token, wallet).await?);
+        }
+        for &spender in &spenders {
+            if account::allowance(upstream, cap.token, wallet, spender).await? != U256::ZERO {
+                standing.push((cap.token, spender));
+            }
+        }
+    }
+    Ok(standing)
+}
+
+/// `Approval(address indexed owner, address indexed spender, uint256)`.
+const APPROVAL_TOPIC: B256 =
+    alloy::primitives::b256!("0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925");
+
+/// The contracts (addresses with code) `owner` ever approved on `token`, from its `Approval`
+/// logs over the whole chain.
+async fn approved_contracts(
+    upstream: &Upstream,
+    token: Address,
+    owner: Address,
+) -> Result<BTreeSet<Address>, OnchainError> {
+    let filter = json!([{
+        "address": token,
+        "fromBlock": "0x0",
+        "toBlock": "latest",
+        "topics": [APPROVAL_TOPIC, owner.into_word()],
+    }]);
+    let logs = upstream.forward("eth_getLogs", &filter).await?;
+    let bad = |what: &str| valet_chain::Error::BadResponse(format!("eth_getLogs: {what}"));
+    let mut spenders = BTreeSet::new();
+    for log in logs.as_array().ok_or_else(|| bad("not a list"))? {
+        let topic: B256 = log["topics"][2]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("an Approval log without a spender"))?;
+        spenders.insert(Address::from_word(topic));
+    }
+    let mut contracts = BTreeSet::new();
+    for spender in spenders {
+        if !account::code(upstream, spender).await?.is_empty() {
+            contracts.insert(spender);
+        }
+    }
+    Ok(contracts)
+}
+
+/// Fails if any of the `cleared` allowances is still there (a token whose `approve(spender,
+/// 0)` returned false instead of reverting).
+async fn still_standing(
+    upstream: &Upstream,
+    wallet: Address,
+    cleared: &[(Address, Address)],
+) -> Result<(), OnchainError> {
+    for &(token, spender) in cleared {
+        if account::allowance(upstream, token, wallet, spender).await? != U256::ZERO {
+            return Err(OnchainError::Refused(format!(
+                "token {token} kept the wallet's allowance to {spender} after approve(spender, 0); \
+                 the session key was revoked again"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The owner call `token.approve(spender, 0)`.
+fn clear_call((token, spender): (Address, Address)) -> Call {
+    Call {
+        target: token,
+        value: U256::ZERO,
+        data: account::clear_allowance_calldata(spender),
+    }
 }
 
 /// A node error with the account contract's revert named, as [`OnchainError::Refused`];
@@ -629,14 +871,19 @@ window = "1h"
     fn swap_only_grants_routers_and_capped_approvals_and_denies_transfers() {
         let (scope, valid_after) = scope(&swap_policy(), 31337);
         assert_eq!(valid_after, 0);
-        assert_eq!(
-            selectors(&scope),
-            [
-                (TOKEN, APPROVE),
-                (TOKEN, INCREASE_ALLOWANCE),
-                (ROUTER, ANY_SELECTOR)
-            ]
+        let mut expected = vec![(TOKEN, APPROVE), (TOKEN, INCREASE_ALLOWANCE)];
+        expected.extend(ROUTER_SWAP_FUNCTIONS.iter().map(|&s| (ROUTER, s)));
+        expected.sort();
+        assert_eq!(selectors(&scope), expected);
+        // Never every function of a router: `pull`, `sweepToken` stay out.
+        assert!(!selectors(&scope).contains(&(ROUTER, ANY_SELECTOR)));
+        assert!(
+            !selectors(&scope).contains(&(ROUTER, [0xf2, 0xd5, 0xd5, 0x6b])),
+            "pull"
         );
+        // Standing allowances of the capped token to the routers and Permit2 are cleared.
+        let spenders = allowance_spenders(&swap_policy(), 31337, &scope);
+        assert!(spenders.contains(&ROUTER) && spenders.contains(&valet_policy::routers::PERMIT2));
         assert!(scope.denied.iter().any(|s| s.0 == [0xa9, 0x05, 0x9c, 0xbb]));
         // The smallest cap per asset, over the longest window.
         assert_eq!(scope.tokenCaps.len(), 1);
@@ -678,6 +925,104 @@ functions = ["transfer(address,uint256)"]
         assert_eq!(scope.nativeCapPerPeriod, UNLIMITED);
         assert_eq!(scope.maxValuePerCall, UNLIMITED);
         assert!(scope.tokenCaps.is_empty());
+    }
+
+    #[test]
+    fn router_swap_functions_match_their_signatures() {
+        let signatures = [
+            "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+            "swapTokensForExactTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactETHForTokens(uint256,address[],address,uint256)",
+            "swapTokensForExactETH(uint256,uint256,address[],address,uint256)",
+            "swapExactTokensForETH(uint256,uint256,address[],address,uint256)",
+            "swapETHForExactTokens(uint256,address[],address,uint256)",
+            "swapExactTokensForTokensSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactETHForTokensSupportingFeeOnTransferTokens(uint256,address[],address,uint256)",
+            "swapExactTokensForETHSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)",
+            "swapExactTokensForTokens(uint256,uint256,address[],address)",
+            "swapTokensForExactTokens(uint256,uint256,address[],address)",
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+            "exactInput((bytes,address,uint256,uint256,uint256))",
+            "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+            "exactOutput((bytes,address,uint256,uint256,uint256))",
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            "exactInput((bytes,address,uint256,uint256))",
+            "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))",
+            "exactOutput((bytes,address,uint256,uint256))",
+            "multicall(bytes[])",
+            "multicall(uint256,bytes[])",
+            "multicall(bytes32,bytes[])",
+            "execute(bytes,bytes[])",
+            "execute(bytes,bytes[],uint256)",
+        ];
+        let selector =
+            |sig: &str| -> [u8; 4] { alloy::primitives::keccak256(sig)[..4].try_into().unwrap() };
+        let computed: Vec<[u8; 4]> = signatures.iter().map(|s| selector(s)).collect();
+        assert_eq!(computed, ROUTER_SWAP_FUNCTIONS);
+        // Each built-in router gets its own kind's functions; an added router all of them.
+        let of = |router: Address| router_functions(router, 1);
+        let v2 = of(V2_ROUTERS[0]);
+        assert_eq!(v2.len(), 9);
+        assert!(v2.contains(&selector(signatures[4])));
+        let v3 = of(V3_SWAP_ROUTER);
+        assert_eq!(v3.len(), 5);
+        assert!(v3.contains(&selector("multicall(bytes[])")));
+        let r02 = of(SWAP_ROUTER_02[0]);
+        assert_eq!(r02.len(), 9);
+        assert!(r02.contains(&selector("multicall(uint256,bytes[])")));
+        assert!(r02.contains(&selector(signatures[15])));
+        let ur = of(alloy::primitives::address!(
+            "0x66a9893cC07D91D95644AEDD05D03f95e1dBA8Af"
+        ));
+        assert_eq!(
+            ur,
+            [
+                selector("execute(bytes,bytes[])"),
+                selector("execute(bytes,bytes[],uint256)")
+            ]
+        );
+        assert_eq!(of(ROUTER), ROUTER_SWAP_FUNCTIONS);
+        for r in valet_policy::routers::builtin_routers(1) {
+            assert!(!of(r.address).is_empty());
+        }
+        assert_eq!(
+            selector("decreaseAllowance(address,uint256)"),
+            CAPPED_TOKEN_FUNCTIONS[4]
+        );
+        assert_eq!(
+            selector("transferFrom(address,address,uint256)"),
+            CAPPED_TOKEN_FUNCTIONS[1]
+        );
+    }
+
+    #[test]
+    fn exact_grants_of_uncounted_functions_on_a_capped_token_are_dropped() {
+        let p = Policy::from_toml(&format!(
+            r#"name = "c"
+profile = "custom"
+expires_in = "1h"
+[[allow]]
+target = "{TOKEN}"
+functions = ["transferAndCall(address,uint256,bytes)", "approve(address,uint256)", "decreaseAllowance(address,uint256)"]
+[[allow]]
+target = "{ROUTER}"
+functions = ["transferAndCall(address,uint256,bytes)"]
+[[limits.spend]]
+asset = "{TOKEN}"
+amount = "1000"
+window = "24h"
+"#
+        ))
+        .unwrap();
+        let transfer_and_call = [0x40, 0x00, 0xae, 0xa0];
+        assert_eq!(
+            selectors(&scope(&p, 1).0),
+            [
+                (TOKEN, APPROVE),
+                (TOKEN, [0xa4, 0x57, 0xc2, 0xd7]),
+                (ROUTER, transfer_and_call)
+            ]
+        );
     }
 
     #[test]

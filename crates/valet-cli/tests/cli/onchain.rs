@@ -40,6 +40,38 @@ async fn send(server: &crate::support::Server, up: &Upstream, key: &str, tx: Val
     resp
 }
 
+/// The wallet's owner approves `spender` for `amount` tUSD with a transaction of its own (anvil
+/// impersonates the wallet), as an owner does outside Valet.
+async fn owner_approves(
+    chain: &Chain,
+    up: &Upstream,
+    wallet: Address,
+    spender: Address,
+    amount: U256,
+) {
+    chain
+        .node("anvil_impersonateAccount", json!([wallet]))
+        .await;
+    let data = ITestStablecoin::approveCall { spender, amount }.abi_encode();
+    let tx =
+        json!({ "from": wallet, "to": chain.sandbox.token, "data": hex::encode_prefixed(&data) });
+    let hash: B256 = chain
+        .node("eth_sendTransaction", json!([tx]))
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up.wait_for_receipt(hash, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+    chain
+        .node("anvil_stopImpersonatingAccount", json!([wallet]))
+        .await;
+}
+
 /// The session key signs `call` itself and anyone sends it to the account, around the
 /// gateway. Returns the account contract's error if the chain refuses it (checked with
 /// `eth_call`, then really mined with a fixed gas limit to see it revert), or `None` if it
@@ -153,6 +185,21 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "{again}"
     );
 
+    // The wallet already had an unlimited approval of tUSD to the router (its owner swapped
+    // before): a standing allowance no on-chain cap counts.
+    let (token, router, weth) = (
+        chain.sandbox.token,
+        chain.sandbox.router,
+        chain.sandbox.weth,
+    );
+    owner_approves(&chain, &up, home.wallet, router, U256::MAX).await;
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, router)
+            .await
+            .unwrap(),
+        U256::MAX
+    );
+
     // The gateway with a relayer; an on-chain swap-only key (1 000 tUSD a day).
     let server = home.serve_with(&["--relayer-keystore", &relayer_path], &relayer_env);
     let issued = home.issue(&[
@@ -177,12 +224,36 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     .expect("the session key is kept encrypted under the wallet's passphrase");
     assert_eq!(session.address(), session_address);
 
-    // Through the gateway: approve and swap, relayed, mined, paid by the relayer.
-    let (token, router, weth) = (
-        chain.sandbox.token,
-        chain.sandbox.router,
-        chain.sandbox.weth,
+    // The grant cleared the standing allowance in the same owner batch: a stolen session key
+    // cannot swap the wallet's whole tUSD to a stranger on it, around the gateway.
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, router)
+            .await
+            .unwrap(),
+        U256::ZERO,
+        "the grant cleared the router's standing allowance"
     );
+    let hoard = chain.token_balance(home.wallet).await;
+    let drain = IUniswapV2Router02::swapExactTokensForETHCall {
+        amountIn: hoard,
+        amountOutMin: U256::ZERO,
+        path: vec![token, weth],
+        to: STRANGER,
+        deadline: U256::from(4_000_000_000u64),
+    }
+    .abi_encode();
+    let drain = Call {
+        target: router,
+        value: U256::ZERO,
+        data: drain.into(),
+    };
+    assert!(
+        direct(&chain, &session, home.wallet, drain).await.is_some(),
+        "a swap on the cleared allowance reverts"
+    );
+    assert_eq!(chain.token_balance(home.wallet).await, hoard);
+
+    // Through the gateway: approve and swap, relayed, mined, paid by the relayer.
     let approve = ITestStablecoin::approveCall {
         spender: router,
         amount: U256::from(500 * TUSD),
@@ -381,18 +452,19 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     );
     let shown = home.ok(&["key", "show", &id, "--json"]).json();
     assert_eq!(shown["onchain"]["revoked"], true, "{shown}");
-    // What a stolen session key could have called: the router (any function) and approvals
-    // of the capped token; transfers denied.
+    // What a stolen session key could have called: the router's swap functions (not all of
+    // them) and approvals of the capped token; transfers denied.
     let allowed = shown["onchain"]["scope"]["allowed"]
         .to_string()
         .to_lowercase();
-    assert!(
-        allowed.contains(&format!(
-            "{{\"selector\":\"*\",\"target\":\"{}\"}}",
+    let router_fn = |selector: &str| {
+        format!(
+            "{{\"selector\":\"{selector}\",\"target\":\"{}\"}}",
             router.to_string().to_lowercase()
-        )),
-        "{allowed}"
-    );
+        )
+    };
+    assert!(allowed.contains(&router_fn("0x18cbafe5")), "{allowed}");
+    assert!(!allowed.contains(&router_fn("*")), "{allowed}");
     assert!(
         allowed.contains("0x095ea7b3"),
         "approve on the token: {allowed}"
@@ -416,13 +488,13 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "the stranger got nothing"
     );
     // With a relayer, the owner's grant and revocation were signed by the wallet and relayed
-    // (executeSigned): the wallet sent nothing itself after its delegation (which consumed
-    // nonce 0), and the grant came from the relayer.
+    // (executeSigned): the wallet sent nothing itself after its delegation (nonce 0) and its
+    // owner's own approval (nonce 1), and the grant came from the relayer.
     assert_eq!(
         chain
             .node("eth_getTransactionCount", json!([home.wallet, "latest"]))
             .await,
-        "0x1"
+        "0x2"
     );
     let grant = chain
         .node("eth_getTransactionByHash", json!([issued["grant_tx"]]))
@@ -482,4 +554,30 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "revoke-all ends every session key on chain"
     );
     home.ok(&["audit", "verify"]);
+
+    // A full-access key reaches any contract: its grant also clears the wallet's standing
+    // allowances of the capped token to every contract the token's Approval logs name (here
+    // WETH, which no swap-only grant names).
+    owner_approves(&chain, &up, home.wallet, weth, U256::from(5 * TUSD)).await;
+    let full = home.write(
+        "full.toml",
+        &format!(
+            "name = \"full\"\nprofile = \"full-access\"\nchains = [31337]\nexpires_in = \"1h\"\n\
+             [[limits.spend]]\nasset = \"{token}\"\namount = \"1000\"\ndecimals = 6\nwindow = \"24h\"\n"
+        ),
+    );
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, weth)
+            .await
+            .unwrap(),
+        U256::from(5 * TUSD)
+    );
+    home.issue(&["--name", "full", "--policy", &full, "--mode", "onchain"]);
+    assert_eq!(
+        account::allowance(&up, token, home.wallet, weth)
+            .await
+            .unwrap(),
+        U256::ZERO,
+        "a wildcard grant clears allowances to every approved contract"
+    );
 }
