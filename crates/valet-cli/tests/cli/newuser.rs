@@ -345,3 +345,23 @@ fn help_texts_show_examples_defaults_and_what_is_required() {
         "{revoke}"
     );
 }
+
+#[test]
+fn serve_says_how_to_run_in_the_background_before_it_prompts() {
+    let (home, _) = Home::init("http://127.0.0.1:1");
+    // setsid: no controlling terminal, so the prompt fails at once instead of waiting.
+    let out = std::process::Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_valet"))
+        .args(["--home", home.path().to_str().unwrap(), "serve"])
+        .env_remove("VALET_PASSWORD")
+        .env_remove("VALET_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("(valet serve &)") && stderr.contains("VALET_PASSWORD"),
+        "{stderr}"
+    );
+}
