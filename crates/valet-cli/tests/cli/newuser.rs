@@ -140,6 +140,27 @@ async fn the_command_line_uses_its_own_gateway_wherever_it_listens_and_never_ano
     // admin token.)
     let list = home.ok(&["key", "list", "--json"]);
     assert_eq!(list.json(), json!([]), "{list:?}");
+
+    // A record whose lock is held (here by this test) but whose process does not listen at
+    // the recorded address: the admin token is not sent there.
+    let records = home.path().join("gateways");
+    std::fs::create_dir_all(&records).unwrap();
+    let lock = std::fs::File::create(records.join("forged.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let forged = json!({ "listen": other.listen, "pid": std::process::id(), "instance": "forged", "chain_id": 31337 });
+    std::fs::write(records.join("forged.json"), forged.to_string()).unwrap();
+    let refused = home.run(&["key", "list"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to send it the admin token"),
+        "{refused:?}"
+    );
+    drop(lock);
+    // The lock released: a stale record, removed by the next command.
+    home.ok(&["key", "list"]);
+    assert!(!records.join("forged.json").exists());
     drop(other_server);
 
     // Its own gateway on a port no config names: found, and a revocation reaches the very
