@@ -335,6 +335,11 @@ fn help_texts_show_examples_defaults_and_what_is_required() {
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };
+    let top = help(&[]);
+    assert!(
+        top.contains("RUST_LOG") && top.contains("ETH_RPC_URL"),
+        "{top}"
+    );
     let run = help(&["run"]);
     assert!(
         run.contains("Usage: valet run [OPTIONS] --expires <DURATION>"),
