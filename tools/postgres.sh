@@ -3,6 +3,7 @@
 #
 #   export VALET_TEST_DATABASE_URL="$(tools/postgres.sh)"
 #   tools/postgres.sh stop        # stops it (the data stays for the next start)
+#   tools/postgres.sh restart     # restarts it (tests of a database that goes away)
 #
 # The cluster is this script's own: made with initdb in its own directory, on its own port
 # (VALET_PG_PORT, default 55432), started and stopped with pg_ctl. It never connects to,
@@ -57,13 +58,16 @@ login_ok() {
     psql -h "$HOST" -p "$PORT" -U "$USER_NAME" -d "$DB" -XtAqc 'SELECT 1' >/dev/null 2>&1
 }
 
-# Only our own cluster is ever stopped: the one whose data directory this script made.
-if [ "${1:-}" = "stop" ]; then
-  BIN=$(bindir) || die "no PostgreSQL server binaries found"
-  [ -f "$DATA/postmaster.pid" ] || { say "not running"; exit 0; }
-  "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
-  exit 0
-fi
+# Only our own cluster is ever stopped or restarted: the one whose data directory this
+# script made. `restart` (for tests of a database that goes away under load) keeps the options.
+case "${1:-}" in
+  stop | restart)
+    BIN=$(bindir) || die "no PostgreSQL server binaries found"
+    [ -f "$DATA/postmaster.pid" ] || die "the private cluster in $DATA is not running"
+    "${RUN_AS[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -m fast -w "$1" >&2
+    [ "$1" = stop ] && exit 0
+    ;;
+esac
 
 if [ -f "$DATA/PG_VERSION" ] && login_ok; then
   echo "$URL"

@@ -48,6 +48,16 @@ impl Admin {
 
     /// The admin API of a running gateway of this home.
     async fn api(home: &Home, running: crate::gateways::Running) -> anyhow::Result<Self> {
+        // The identity check before the token leaves: the process that holds this home's lock
+        // is the one listening at the recorded address.
+        if crate::gateways::listens(running.pid, &running.listen) == Some(false) {
+            bail!(
+                "this home's gateway (pid {}) recorded {} but does not listen there: refusing \
+                 to send it the admin token; restart `valet serve`",
+                running.pid,
+                running.listen
+            );
+        }
         let token = home.admin_token()?;
         let base = format!("{}/api/v1", running.url());
         let client = reqwest::Client::builder()

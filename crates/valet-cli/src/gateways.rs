@@ -163,3 +163,59 @@ pub(crate) fn instance_id() -> String {
     rand::rngs::OsRng.fill_bytes(&mut b);
     alloy::primitives::hex::encode(b)
 }
+
+/// Whether process `pid` holds the listening socket on `listen` (Linux: `/proc/net/tcp*` and
+/// the process's descriptors). `None` when that cannot be told (no `/proc`, no permission):
+/// the held lock is then the only proof.
+pub(crate) fn listens(pid: u32, listen: &str) -> Option<bool> {
+    let addr: std::net::SocketAddr = listen.parse().ok()?;
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let sockets: Vec<String> = fds
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy();
+            t.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_string)
+        })
+        .collect();
+    let table = match addr {
+        std::net::SocketAddr::V4(_) => "/proc/net/tcp",
+        std::net::SocketAddr::V6(_) => "/proc/net/tcp6",
+    };
+    let text = fs::read_to_string(table).ok()?;
+    let port = format!("{:04X}", addr.port());
+    let ip = match addr {
+        std::net::SocketAddr::V4(a) => Some(format!("{:08X}", u32::from_le_bytes(a.ip().octets()))),
+        std::net::SocketAddr::V6(_) => None,
+    };
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    Some(text.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some((local_ip, local_port)) = f.get(1).and_then(|l| l.split_once(':')) else {
+            return false;
+        };
+        f.get(3) == Some(&"0A")
+            && local_port == port
+            && ip.as_deref().is_none_or(|ip| ip == local_ip)
+            && f.get(9)
+                .is_some_and(|inode| sockets.iter().any(|s| s == inode))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_listens_where_it_bound_and_nowhere_else() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let me = std::process::id();
+        assert_eq!(listens(me, &addr), Some(true));
+        drop(listener);
+        assert_eq!(listens(me, &addr), Some(false));
+        assert_eq!(listens(me, "not an address"), None);
+    }
+}

@@ -17,13 +17,24 @@ use std::process::ExitCode;
 /// Smart agent keys: temporary, permissioned credentials that let AI agents act for an
 /// Ethereum wallet without holding its key.
 #[derive(Debug, Parser)]
-#[command(name = "valet", version, about, propagate_version = true)]
+#[command(name = "valet", version, about, propagate_version = true, after_help = ENVIRONMENT)]
 struct Cli {
     #[command(flatten)]
     home: home::HomeArgs,
     #[command(subcommand)]
     command: commands::Command,
 }
+
+/// What `valet --help` says about the environment.
+const ENVIRONMENT: &str = "\
+Environment:
+  VALET_HOME          the home directory (default ~/.valet)
+  VALET_PASSWORD      the wallet passphrase (else --password-file, else a prompt)
+  ETH_RPC_URL         the node, as foundry reads it (else valet.toml's rpc_url)
+  VALET_RPC_CA_FILE   extra CA certificates (PEM) for an https:// node
+  RUST_LOG            what is logged to stderr (default warn,valet=info; e.g. valet=debug)
+
+Docs: README.md and docs/command-line.md";
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();

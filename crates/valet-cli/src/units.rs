@@ -139,6 +139,14 @@ pub(crate) fn rfc3339(secs: &serde_json::Value) -> String {
         .map_or_else(|| secs.to_string(), |t| t.to_string())
 }
 
+/// An RFC 3339 time to the second (`2026-12-04T18:00:00Z`); anything else as it is.
+pub(crate) fn seconds(text: &str) -> String {
+    text.parse::<jiff::Timestamp>().map_or_else(
+        |_| text.to_string(),
+        |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
 /// Every function signature written in a policy's rules (`functions = […]`).
 fn signatures(policy_toml: &str) -> Vec<String> {
     let Ok(table) = policy_toml.parse::<toml::Table>() else {
@@ -186,6 +194,11 @@ mod tests {
             rfc3339(&serde_json::json!(1796405104)),
             "2026-12-04T17:25:04Z"
         );
+        assert_eq!(
+            seconds("2026-12-04T19:17:50.507157852Z"),
+            "2026-12-04T19:17:50Z"
+        );
+        assert_eq!(seconds("k1a2b3c4d5e6f"), "k1a2b3c4d5e6f");
     }
 
     #[test]

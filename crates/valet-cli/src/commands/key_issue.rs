@@ -148,15 +148,16 @@ impl Shorthand {
         let mut notes = Vec::new();
         for (key, value) in self.fields()? {
             match (key.as_str(), value) {
-                ("limits", Value::Table(flags)) => {
-                    let limits = file
-                        .entry("limits")
+                // Tables merge key by key: --hours keeps the file's days and time zone.
+                (table @ ("limits" | "schedule"), Value::Table(flags)) => {
+                    let section = file
+                        .entry(table)
                         .or_insert_with(|| Value::Table(Table::new()));
-                    let Value::Table(limits) = limits else {
-                        bail!("the policy file's `limits` is not a table");
+                    let Value::Table(section) = section else {
+                        bail!("the policy file's `{table}` is not a table");
                     };
                     for (k, v) in flags {
-                        notes.push(apply(limits, &format!("limits.{k}"), &k, v)?);
+                        notes.push(apply(section, &format!("{table}.{k}"), &k, v)?);
                     }
                 }
                 (_, value) => {
@@ -315,7 +316,9 @@ fn flag_name(key: &str) -> &'static str {
         "ip_allow" => "--ip",
         "max_value_per_tx" => "--max-value",
         "spend" => "--spend",
-        "schedule" => "--hours/--days/--timezone",
+        "hours" => "--hours",
+        "days" => "--days",
+        "timezone" => "--timezone",
         "deny" => "--deny",
         _ => "a flag",
     }
@@ -443,5 +446,58 @@ pub(crate) async fn check_chain(
             policy.chains
         ),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    const FILE: &str = r#"name = "bot"
+profile = "swap-only"
+expires_at = "2027-01-01T00:00:00Z"
+
+[schedule]
+hours = "09:00-17:00"
+days = ["mon", "tue"]
+timezone = "Europe/Berlin"
+
+[[limits.spend]]
+asset = "native"
+amount = "1 ether"
+window = "24h"
+"#;
+
+    #[test]
+    fn flags_replace_or_add_key_by_key_and_say_so() {
+        let flags = Shorthand {
+            expires: Some("1h".into()),
+            hours: Some("10:00-12:00".into()),
+            spends: vec!["native:0.1ether/1h".into()],
+            ..Shorthand::default()
+        };
+        let (text, notes) = flags.merge_into(FILE).unwrap();
+        let merged: Table = toml::from_str(&text).unwrap();
+        assert!(merged.get("expires_at").is_none());
+        assert_eq!(merged["expires_in"].as_str(), Some("1h"));
+        let schedule = merged["schedule"].as_table().unwrap();
+        assert_eq!(schedule["hours"].as_str(), Some("10:00-12:00"));
+        assert_eq!(schedule["timezone"].as_str(), Some("Europe/Berlin"));
+        assert_eq!(schedule["days"].as_array().unwrap().len(), 2);
+        assert_eq!(merged["limits"]["spend"].as_array().unwrap().len(), 2);
+        let notes = notes.join("\n");
+        for expected in [
+            "--expires replaces the policy file's expires_at",
+            "--hours replaces the policy file's schedule.hours",
+            "--spend adds 1 to the policy file's limits.spend",
+        ] {
+            assert!(notes.contains(expected), "{notes}");
+        }
+        let widen = Shorthand {
+            targets: vec!["0x0000000000000000000000000000000000000001".into()],
+            ..Shorthand::default()
+        };
+        assert!(widen.merge_into(FILE).is_err());
+        assert!(!Shorthand::default().any());
     }
 }

@@ -38,7 +38,7 @@ impl Args {
                 s("profile"),
                 s("mode"),
                 s("status"),
-                s("expires_at")
+                crate::units::seconds(&s("expires_at"))
             );
         }
         Ok(ExitCode::SUCCESS)

@@ -45,7 +45,7 @@ impl Args {
             "last_used",
         ] {
             if let Some(v) = key[field].as_str() {
-                println!("{field:<11} {v}");
+                println!("{field:<11} {}", crate::units::seconds(v));
             }
         }
         if let Some(spend) = key["permissions"]["limits"]["spend"].as_array() {

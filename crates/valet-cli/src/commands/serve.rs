@@ -52,6 +52,14 @@ impl Args {
             .as_deref()
             .map(crate::onchain::relayer)
             .transpose()?;
+        if home_args.password_file.is_none() && std::env::var_os("VALET_PASSWORD").is_none() {
+            // Seen even when backgrounded: the shell stops a background job only when it reads
+            // the terminal, which the prompt is about to do.
+            eprintln!(
+                "valet serve: asking for the wallet passphrase; to run it in the background \
+                 (valet serve &), give --password-file FILE or VALET_PASSWORD instead"
+            );
+        }
         let pass = home_args.passphrase("Wallet passphrase: ", false)?;
         let wallet = Wallet::open(&home.keystore(), pass.as_bytes(), KeystoreLimits::default())?;
         // Session keys of on-chain keys are kept under the wallet's passphrase.

@@ -140,6 +140,27 @@ async fn the_command_line_uses_its_own_gateway_wherever_it_listens_and_never_ano
     // admin token.)
     let list = home.ok(&["key", "list", "--json"]);
     assert_eq!(list.json(), json!([]), "{list:?}");
+
+    // A record whose lock is held (here by this test) but whose process does not listen at
+    // the recorded address: the admin token is not sent there.
+    let records = home.path().join("gateways");
+    std::fs::create_dir_all(&records).unwrap();
+    let lock = std::fs::File::create(records.join("forged.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let forged = json!({ "listen": other.listen, "pid": std::process::id(), "instance": "forged", "chain_id": 31337 });
+    std::fs::write(records.join("forged.json"), forged.to_string()).unwrap();
+    let refused = home.run(&["key", "list"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to send it the admin token"),
+        "{refused:?}"
+    );
+    drop(lock);
+    // The lock released: a stale record, removed by the next command.
+    home.ok(&["key", "list"]);
+    assert!(!records.join("forged.json").exists());
     drop(other_server);
 
     // Its own gateway on a port no config names: found, and a revocation reaches the very
@@ -314,6 +335,11 @@ fn help_texts_show_examples_defaults_and_what_is_required() {
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };
+    let top = help(&[]);
+    assert!(
+        top.contains("RUST_LOG") && top.contains("ETH_RPC_URL"),
+        "{top}"
+    );
     let run = help(&["run"]);
     assert!(
         run.contains("Usage: valet run [OPTIONS] --expires <DURATION>"),
@@ -343,5 +369,25 @@ fn help_texts_show_examples_defaults_and_what_is_required() {
     assert!(
         revoke.contains("--yes") && revoke.contains("revoke all"),
         "{revoke}"
+    );
+}
+
+#[test]
+fn serve_says_how_to_run_in_the_background_before_it_prompts() {
+    let (home, _) = Home::init("http://127.0.0.1:1");
+    // setsid: no controlling terminal, so the prompt fails at once instead of waiting.
+    let out = std::process::Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_valet"))
+        .args(["--home", home.path().to_str().unwrap(), "serve"])
+        .env_remove("VALET_PASSWORD")
+        .env_remove("VALET_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("(valet serve &)") && stderr.contains("VALET_PASSWORD"),
+        "{stderr}"
     );
 }

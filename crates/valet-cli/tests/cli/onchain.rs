@@ -442,6 +442,11 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
     // Revoke: off-chain at once, and on chain (the transaction is reported).
     let out = home.ok(&["key", "revoke", &id]);
     assert!(out.stdout.contains("revoked on chain in 0x"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("waiting for the transaction to be mined"),
+        "a line on stderr before the chain wait: {out:?}"
+    );
     let resp = server.rpc(&key, "eth_accounts", json!([])).await;
     assert_eq!(resp["error"]["data"]["reason"], "revoked", "{resp}");
     let refused = direct(&chain, &session, home.wallet, small_call).await;

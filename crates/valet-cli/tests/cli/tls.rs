@@ -133,3 +133,93 @@ async fn init_warns_when_the_node_does_not_answer_and_eth_rpc_url_is_honoured() 
     // ETH_RPC_URL, as foundry reads it, names the node when --rpc-url is absent.
     assert_eq!(show(Some(&anvil.url()))["delegation"], "none");
 }
+
+/// A plain HTTP receiver (behind the TLS proxy) that answers 200 and hands each request's
+/// raw text to the test.
+async fn receiver() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then as many body bytes as content-length says.
+                loop {
+                    let Ok(n) = conn.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    text.extend_from_slice(&buf[..n]);
+                    let s = String::from_utf8_lossy(&text).to_string();
+                    if let Some(end) = s.find("\r\n\r\n") {
+                        let len = s
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if text.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tx.send(String::from_utf8_lossy(&text).into_owned());
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_reach_an_https_webhook() {
+    let anvil = Anvil::spawn().await.unwrap();
+    let (plain, mut received) = receiver().await;
+    let proxy = TlsProxy::start(plain).await;
+    let (home, _) = Home::init(&anvil.url());
+    let config = home.path().join("valet.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[anomaly]\ndenial_burst = 2\n\n[alerts]\nwebhook_url = \"{}/hook\"\n",
+        proxy.url()
+    ));
+    std::fs::write(&config, text).unwrap();
+    std::fs::write(home.path().join("webhook.secret"), "s3cret\n").unwrap();
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = proxy.write_ca(ca_dir.path());
+    // The system's roots are the test CA here (SSL_CERT_FILE, as on any Linux).
+    let server = home.serve_with(&[], &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let key = home.issue(&["--name", "r", "--profile", "read-only", "--expires", "10m"]);
+    let key = key["agent_key"].as_str().unwrap();
+    for _ in 0..3 {
+        let denied = server
+            .rpc(
+                key,
+                "eth_sendTransaction",
+                json!([{ "from": home.wallet, "to": STRANGER, "value": "0x1" }]),
+            )
+            .await;
+        assert_eq!(crate::support::code(&denied), Some(4001), "{denied}");
+    }
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(15), received.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no webhook delivery over HTTPS:\n{}", server.log()))
+        .unwrap();
+    let lower = delivery.to_ascii_lowercase();
+    assert!(lower.starts_with("post /hook http/1.1"), "{delivery}");
+    assert!(lower.contains("x-valet-signature: sha256="), "{delivery}");
+    assert!(delivery.contains("denial_burst"), "{delivery}");
+}
