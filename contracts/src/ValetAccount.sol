@@ -12,6 +12,10 @@ pragma solidity ^0.8.28;
 /// Design notes:
 /// - All state lives in one ERC-7201 namespace, so another delegate used before or after this one
 ///   cannot misread it. EIP-7702 runs no initcode and this contract needs no initializer.
+/// - The namespace and the EIP-712 version change whenever what a grant or a signature means
+///   changes (v2: a capped token admits only counted calls; 0x00000000 names empty calldata), so
+///   grants and signatures made under older rules are not honoured once the wallet re-delegates
+///   to this version: its keys must be granted again.
 /// - Every grant gets a fresh `generation`; scope and spend counters are keyed by it, so a revoked
 ///   and re-granted key never inherits old allowances or counters. Nonces are kept per key address
 ///   across grants, so a signature used under an old grant stays used.
@@ -35,7 +39,7 @@ pragma solidity ^0.8.28;
 ///   FunctionNotAllowed -> function_not_allowed, FunctionDenied -> function_denied,
 ///   ValueTooHigh -> value_too_high, SpendLimitExceeded -> spend_limit_exceeded,
 ///   CallLimitExceeded -> rate_limited, Undecodable -> undecodable.
-/// @custom:storage-location erc7201:valet.account.v1
+/// @custom:storage-location erc7201:valet.account.v2
 contract ValetAccount {
     // ---------------------------------------------------------------- types
 
@@ -101,7 +105,7 @@ contract ValetAccount {
         uint256 cold;
     }
 
-    /// @custom:storage-location erc7201:valet.account.v1
+    /// @custom:storage-location erc7201:valet.account.v2
     struct Layout {
         uint32 epoch;
         uint40 generations;
@@ -120,8 +124,8 @@ contract ValetAccount {
 
     // ---------------------------------------------------------------- constants
 
-    /// keccak256(abi.encode(uint256(keccak256("valet.account.v1")) - 1)) & ~bytes32(uint256(0xff))
-    bytes32 internal constant LAYOUT_SLOT = 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00;
+    /// keccak256(abi.encode(uint256(keccak256("valet.account.v2")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 internal constant LAYOUT_SLOT = 0xd42b5f31ce02ef584b6be268be445af21e03a0e0a3e192c0b8ae547a83907800;
 
     address public constant ANY_TARGET = 0x3232323232323232323232323232323232323232;
     bytes4 public constant ANY_SELECTOR = 0x32323232;
@@ -133,7 +137,7 @@ contract ValetAccount {
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant NAME_HASH = keccak256("ValetAccount");
-    bytes32 internal constant VERSION_HASH = keccak256("1");
+    bytes32 internal constant VERSION_HASH = keccak256("2");
     bytes32 public constant CALL_TYPEHASH = keccak256("Call(address target,uint256 value,bytes data)");
     bytes32 public constant EXECUTE_TYPEHASH = keccak256(
         "ExecuteWithKey(Call[] calls,uint256 nonce,uint256 deadline)Call(address target,uint256 value,bytes data)"

@@ -20,6 +20,7 @@ interface Vm {
     function label(address account, string calldata name) external;
     function cool(address target) external;
     function load(address target, bytes32 slot) external view returns (bytes32);
+    function store(address target, bytes32 slot, bytes32 value) external;
 }
 
 /// A tiny ERC-20 with the four functions the caps count.
@@ -201,8 +202,8 @@ contract ValetAccountTest is ValetAccountBase {
 
     function test_delegationDesignatorAndNamespace() public view {
         _true(keccak256(owner.code) == keccak256(abi.encodePacked(hex"ef0100", address(impl))), "designator");
-        bytes32 slot = keccak256(abi.encode(uint256(keccak256("valet.account.v1")) - 1)) & ~bytes32(uint256(0xff));
-        _eq(uint256(slot), 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00, "erc7201 slot");
+        bytes32 slot = keccak256(abi.encode(uint256(keccak256("valet.account.v2")) - 1)) & ~bytes32(uint256(0xff));
+        _eq(uint256(slot), 0xd42b5f31ce02ef584b6be268be445af21e03a0e0a3e192c0b8ae547a83907800, "erc7201 slot");
     }
 
     // ------------------------------------------------------------ owner path
@@ -654,7 +655,7 @@ contract ValetAccountTest is ValetAccountBase {
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
                 keccak256("ValetAccount"),
-                keccak256("1"),
+                keccak256("2"),
                 block.chainid,
                 owner
             )
@@ -869,7 +870,7 @@ contract ValetAccountTest is ValetAccountBase {
         _ok(KEY_PK, _transfer(bob, 300e6));
         vm.prank(owner);
         acct.revokeAll();
-        bytes32 ns = 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00;
+        bytes32 ns = 0xd42b5f31ce02ef584b6be268be445af21e03a0e0a3e192c0b8ae547a83907800;
         _eq(uint256(vm.load(owner, ns)) & 0xffffffff, 1, "epoch in namespace slot");
         uint256 hot = uint256(vm.load(owner, keccak256(abi.encode(key, uint256(ns) + 1))));
         _eq(hot & 0xffffffffff, 1, "generation");

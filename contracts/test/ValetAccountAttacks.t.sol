@@ -484,6 +484,17 @@ contract ValetAccountAttackTest is ValetAccountBase {
         _eq(k.generation, 0, "no key granted");
     }
 
+    /// A key granted by the previous version (namespace valet.account.v1, whose wildcards
+    /// reached a capped token's aliases) is not honoured after the wallet re-delegates to this
+    /// one: storage survives re-delegation, so the rules moved to a new namespace.
+    function test_attack_grantsUnderTheOldRulesAreNotHonoured() public {
+        bytes32 v1 = 0xe14ae175464b737515ab631ca298d2669873f6f2312897d1e7ec3b9941e82a00;
+        // v1's key record: generation 1, epoch 0, valid from 0 until far ahead
+        uint256 hot = 1 | (uint256(type(uint40).max) << 112);
+        vm.store(owner, keccak256(abi.encode(key, uint256(v1) + 1)), bytes32(hot));
+        _exec(KEY_PK, _transfer(THIEF, 1), abi.encodeWithSelector(ValetAccount.KeyUnknown.selector));
+    }
+
     // ------------------------------------------------------------ other paths
 
     /// Native value is counted on every call, in a batch too, whatever the call is.

@@ -187,7 +187,7 @@ pub async fn code(upstream: &Upstream, address: Address) -> Result<Bytes> {
 pub fn domain(chain_id: u64, account: Address) -> Eip712Domain {
     alloy::sol_types::eip712_domain! {
         name: "ValetAccount",
-        version: "1",
+        version: "2",
         chain_id: chain_id,
         verifying_contract: account,
     }

@@ -252,6 +252,33 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         "a swap on the cleared allowance reverts"
     );
     assert_eq!(chain.token_balance(home.wallet).await, hoard);
+    // Nor add liquidity minting the LP tokens to a stranger: not a swap function, not granted.
+    let add_liquidity = IUniswapV2Router02::addLiquidityETHCall {
+        token,
+        amountTokenDesired: U256::from(1000 * TUSD),
+        amountTokenMin: U256::ZERO,
+        amountETHMin: U256::ZERO,
+        to: STRANGER,
+        deadline: U256::from(4_000_000_000u64),
+    }
+    .abi_encode();
+    let refused = direct(
+        &chain,
+        &session,
+        home.wallet,
+        Call {
+            target: router,
+            value: U256::ZERO,
+            data: add_liquidity.into(),
+        },
+    )
+    .await;
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.starts_with("FunctionNotAllowed")),
+        "{refused:?}"
+    );
 
     // Through the gateway: approve and swap, relayed, mined, paid by the relayer.
     let approve = ITestStablecoin::approveCall {
@@ -577,7 +604,10 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
             .unwrap(),
         U256::from(5 * TUSD)
     );
-    home.issue(&["--name", "full", "--policy", &full, "--mode", "onchain"]);
+    let full_id = home.issue(&["--name", "full", "--policy", &full, "--mode", "onchain"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         account::allowance(&up, token, home.wallet, weth)
             .await
@@ -585,4 +615,45 @@ async fn onchain_key_scope_holds_on_chain_around_the_gateway() {
         U256::ZERO,
         "a wildcard grant clears allowances to every approved contract"
     );
+    // Its wildcard does not reach the capped token's other functions; transfers are counted.
+    let full_session = Wallet::open(
+        &home.path().join("sessions").join(format!("{full_id}.json")),
+        PASSWORD.as_bytes(),
+        KeystoreLimits::default(),
+    )
+    .unwrap();
+    let on_token = |data: Vec<u8>| Call {
+        target: token,
+        value: U256::ZERO,
+        data: data.into(),
+    };
+    let symbol = on_token(ITestStablecoin::symbolCall {}.abi_encode());
+    let refused = direct(&chain, &full_session, home.wallet, symbol).await;
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Undecodable")),
+        "{refused:?}"
+    );
+    let pay = |amount: u64| {
+        on_token(
+            ITestStablecoin::transferCall {
+                to: STRANGER,
+                amount: U256::from(amount * TUSD),
+            }
+            .abi_encode(),
+        )
+    };
+    assert_eq!(
+        direct(&chain, &full_session, home.wallet, pay(600)).await,
+        None
+    );
+    let refused = direct(&chain, &full_session, home.wallet, pay(401)).await;
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.starts_with("SpendLimitExceeded")),
+        "{refused:?}"
+    );
+    assert_eq!(chain.token_balance(STRANGER).await, U256::from(600 * TUSD));
 }
