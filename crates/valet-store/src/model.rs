@@ -204,6 +204,38 @@ impl AuditRecord {
     }
 }
 
+/// What a decision reads from the store inside the key's lock ([`Store::decide`]): the truth
+/// every process sharing the store sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTruth {
+    /// The database's clock when the key's lock was taken: the one clock for every window.
+    pub now: Timestamp,
+    /// Whether the key is revoked.
+    pub revoked: bool,
+    /// Whether the key is suspended (quarantined).
+    pub suspended: bool,
+    /// When the key expires.
+    pub expires_at: Timestamp,
+    /// The key's unreleased reservations made strictly after `now − horizon`, oldest first.
+    pub reservations: Vec<(Timestamp, Asset, U256)>,
+    /// The key's requests counted strictly after `now − horizon` (only when asked), oldest
+    /// first, not counting the one being decided.
+    pub requests: Vec<Timestamp>,
+    /// The key's signed transactions not yet seen mined.
+    pub pending: u32,
+}
+
+impl KeyTruth {
+    /// Whether the key is refused outright (revoked, suspended or expired at `now`).
+    pub fn refused(&self) -> bool {
+        self.revoked || self.suspended || self.now >= self.expires_at
+    }
+}
+
+/// The decision callback of [`Store::decide`]: given the truth, the spend to reserve (empty
+/// for a denial).
+pub type Decider<'a> = dyn FnMut(&KeyTruth) -> Vec<(Asset, U256)> + Send + 'a;
+
 /// Which audit entries [`Store::audit`](crate::Store::audit) returns.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

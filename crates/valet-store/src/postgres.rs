@@ -20,6 +20,20 @@ pub(crate) struct PgStore {
 }
 
 impl PgStore {
+    /// Shared: several gateway processes may use one database.
+    const SHARED: bool = true;
+    /// Reads the key's row, locked until the transaction ends (every process queues for it).
+    const LOCK_KEY: &str =
+        "SELECT revoked_at, suspended_at, expires_at FROM keys WHERE id = $1 FOR UPDATE";
+    /// The database's clock, in integer nanoseconds since the Unix epoch.
+    const NOW: &str =
+        "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000000) AS BIGINT) * 1000";
+    /// Allocates a nonce (`$3` the floor) and returns it.
+    const NEXT_NONCE: &str = "INSERT INTO nonces (sender, chain_id, next) VALUES ($1, $2, $3 + 1) ON CONFLICT (sender, chain_id) DO UPDATE SET next = GREATEST(nonces.next, $3) + 1 RETURNING next - 1";
+    /// Locks a sender's nonce row.
+    const LOCK_NONCE: &str =
+        "SELECT next FROM nonces WHERE sender = $1 AND chain_id = $2 FOR UPDATE";
+
     /// Connects to `postgres://…` and migrates the database. Error messages name the server
     /// and database, never the credentials.
     pub(crate) async fn open(url: &str) -> Result<Self> {
@@ -54,6 +68,15 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// A transaction for one key's decision or one sender's nonces: the row lock is taken by
+    /// the first statement (`FOR UPDATE`); the audit chain's lock is not needed.
+    async fn begin_key(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(|e| Error::db("starting a transaction", e))
+    }
+
     /// A transaction that holds the audit chain's advisory lock.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self
@@ -85,6 +108,13 @@ fn migrator() -> Migrator {
             "suspend_session".into(),
             MigrationType::Simple,
             include_str!("../migrations/postgres/0002_suspend_session.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "shared".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0003_shared.sql").into_sql_str(),
             false,
         ),
     ])

@@ -49,6 +49,24 @@ pub(crate) const RESUME_KEY: &str = "UPDATE keys SET suspended_at = NULL \
 pub(crate) const SELECT_RESERVATIONS: &str = "SELECT at, asset, amount FROM reservations \
     WHERE key_id = $1 AND released = FALSE AND at > $2 ORDER BY at, id";
 
+pub(crate) const SELECT_REQUESTS: &str =
+    "SELECT at FROM key_requests WHERE key_id = $1 AND at > $2 ORDER BY at";
+pub(crate) const INSERT_REQUEST: &str = "INSERT INTO key_requests (key_id, at) VALUES ($1, $2)";
+/// Requests no window reaches any more.
+pub(crate) const PRUNE_REQUESTS: &str = "DELETE FROM key_requests WHERE key_id = $1 AND at <= $2";
+pub(crate) const COUNT_PENDING: &str = "SELECT count(*) FROM pending WHERE key_id = $1";
+pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending (sender, chain_id, nonce, key_id, signed_at) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sender, chain_id, nonce) DO UPDATE \
+    SET key_id = excluded.key_id, signed_at = excluded.signed_at";
+pub(crate) const PRUNE_PENDING: &str =
+    "DELETE FROM pending WHERE sender = $1 AND chain_id = $2 AND nonce < $3";
+pub(crate) const LOWEST_UNKNOWN: &str = "SELECT signed_at FROM pending \
+    WHERE sender = $1 AND chain_id = $2 AND nonce = $3";
+pub(crate) const FORGET_PENDING: &str =
+    "DELETE FROM pending WHERE sender = $1 AND chain_id = $2 AND nonce >= $3";
+pub(crate) const REWIND_NONCE: &str =
+    "UPDATE nonces SET next = $3 WHERE sender = $1 AND chain_id = $2 AND next > $3";
+
 pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 /// Multi-row inserts: `VALUES (…), (…)` follows, at most [`CHUNK`] rows a statement.
 pub(crate) const INSERT_AUDIT_ROWS: &str = concat!("INSERT INTO audit (", audit_columns!(), ") ");
@@ -301,7 +319,7 @@ pub(crate) fn b256(bytes: &[u8], what: impl FnOnce() -> String) -> Result<B256> 
         .map_err(|_| Error::corrupt(what(), format!("{} bytes, not 32", bytes.len())))
 }
 
-fn address_text(a: Address) -> String {
+pub(crate) fn address_text(a: Address) -> String {
     hex::encode_prefixed(a)
 }
 
@@ -701,6 +719,236 @@ macro_rules! store_impl {
                     .collect::<$crate::Result<Vec<_>>>()?;
                 entries.reverse();
                 Ok(entries)
+            }
+
+            fn shared(&self) -> bool {
+                Self::SHARED
+            }
+
+            async fn decide(
+                &self,
+                key_id: &str,
+                request_id: &str,
+                horizon_secs: u64,
+                count_request: bool,
+                decide: &mut $crate::Decider<'_>,
+            ) -> $crate::Result<Option<$crate::KeyTruth>> {
+                use $crate::error::Error;
+                use $crate::sql;
+                let fail = |doing: &'static str| {
+                    move |e| Error::db(format_args!("{doing} of key {key_id}"), e)
+                };
+                let mut tx = self.begin_key().await?;
+                let Some((revoked, suspended, expires_at)): Option<(
+                    Option<i64>,
+                    Option<i64>,
+                    i64,
+                )> = sqlx::query_as(Self::LOCK_KEY)
+                    .bind(key_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail("locking the row"))?
+                else {
+                    return Ok(None);
+                };
+                // The clock is read once the lock is held, so decisions of one key are in
+                // time order whichever process makes them.
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail("reading the database clock for a decision"))?;
+                let horizon =
+                    i64::try_from(horizon_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
+                let since = now.saturating_sub(horizon);
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(sql::SELECT_RESERVATIONS)
+                    .bind(key_id)
+                    .bind(since)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(fail("reading the reservations"))?;
+                let reservations = rows
+                    .iter()
+                    .map(|(at, asset, amount)| sql::reservation(key_id, *at, asset, amount))
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                let requests: Vec<(i64,)> = match count_request {
+                    true => sqlx::query_as(sql::SELECT_REQUESTS)
+                        .bind(key_id)
+                        .bind(since)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(fail("reading the requests"))?,
+                    false => Vec::new(),
+                };
+                let (pending,): (i64,) = sqlx::query_as(sql::COUNT_PENDING)
+                    .bind(key_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail("counting the pending transactions"))?;
+                let at = |n: i64, what: &str| {
+                    $crate::model::from_nanos(n, || format!("key {key_id}: {what}"))
+                };
+                let truth = $crate::KeyTruth {
+                    now: at(now, "the database clock")?,
+                    revoked: revoked.is_some(),
+                    suspended: suspended.is_some(),
+                    expires_at: at(expires_at, "expires_at")?,
+                    reservations,
+                    requests: requests
+                        .into_iter()
+                        .map(|(n,)| at(n, "request at"))
+                        .collect::<$crate::Result<Vec<_>>>()?,
+                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                };
+                let spend = decide(&truth);
+                if !spend.is_empty() {
+                    let rows = spend
+                        .iter()
+                        .map(|&(asset, amount)| $crate::Reservation {
+                            key_id: key_id.to_owned(),
+                            request_id: request_id.to_owned(),
+                            at: truth.now,
+                            asset,
+                            amount,
+                        })
+                        .collect::<Vec<_>>();
+                    let batch = $crate::Batch {
+                        reservations: rows,
+                        ..$crate::Batch::default()
+                    };
+                    batch.validate()?;
+                    let rows = batch
+                        .reservations
+                        .iter()
+                        .map(sql::ReservationRow::new)
+                        .collect::<$crate::Result<Vec<_>>>()?;
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_RESERVATION_ROWS);
+                    q.push_values(&rows, |mut b, r| {
+                        b.push_bind(r.key_id)
+                            .push_bind(r.request_id)
+                            .push_bind(r.at)
+                            .push_bind(&r.asset)
+                            .push_bind(&r.amount);
+                    });
+                    q.build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("reserving the spend"))?;
+                }
+                if count_request {
+                    sqlx::query(sql::PRUNE_REQUESTS)
+                        .bind(key_id)
+                        .bind(since)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("pruning the requests"))?;
+                    sqlx::query(sql::INSERT_REQUEST)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("counting the request"))?;
+                }
+                tx.commit().await.map_err(fail("committing the decision"))?;
+                Ok(Some(truth))
+            }
+
+            async fn next_nonce(
+                &self,
+                sender: alloy_primitives::Address,
+                chain_id: u64,
+                floor: u64,
+                key_id: Option<&str>,
+            ) -> $crate::Result<u64> {
+                use $crate::error::Error;
+                let sender = $crate::sql::address_text(sender);
+                let big = |n: u64, what: &str| {
+                    i64::try_from(n).map_err(|_| Error::invalid(what.to_owned(), "beyond i64"))
+                };
+                let (chain, floor) = (big(chain_id, "chain id")?, big(floor, "nonce")?);
+                let fail = |e| Error::db(format_args!("allocating a nonce of {sender}"), e);
+                let mut tx = self.pool.begin().await.map_err(fail)?;
+                let (nonce,): (i64,) = sqlx::query_as(Self::NEXT_NONCE)
+                    .bind(&sender)
+                    .bind(chain)
+                    .bind(floor)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                if let Some(key_id) = key_id {
+                    let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    sqlx::query($crate::sql::INSERT_PENDING)
+                        .bind(&sender)
+                        .bind(chain)
+                        .bind(nonce)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                }
+                tx.commit().await.map_err(fail)?;
+                u64::try_from(nonce).map_err(|_| Error::corrupt("nonce", format!("{nonce}")))
+            }
+
+            async fn reap_nonces(
+                &self,
+                sender: alloy_primitives::Address,
+                chain_id: u64,
+                mined: u64,
+                known: u64,
+                stale_secs: u64,
+            ) -> $crate::Result<bool> {
+                use $crate::error::Error;
+                use $crate::sql;
+                let sender = $crate::sql::address_text(sender);
+                let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                let fail = |e| Error::db(format_args!("reaping the nonces of {sender}"), e);
+                let mut tx = self.begin_key().await?;
+                let locked: Option<(i64,)> = sqlx::query_as(Self::LOCK_NONCE)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                if locked.is_none() {
+                    return Ok(false);
+                }
+                sqlx::query(sql::PRUNE_PENDING)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .bind(big(mined))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let lowest: Option<(i64,)> = sqlx::query_as(sql::LOWEST_UNKNOWN)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .bind(big(known))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let stale = now.saturating_sub(big(stale_secs.saturating_mul(1_000_000_000)));
+                let abandoned = lowest.is_some_and(|(signed_at,)| signed_at < stale);
+                if abandoned {
+                    for statement in [sql::FORGET_PENDING, sql::REWIND_NONCE] {
+                        sqlx::query(statement)
+                            .bind(&sender)
+                            .bind(big(chain_id))
+                            .bind(big(known))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(fail)?;
+                    }
+                }
+                tx.commit().await.map_err(fail)?;
+                Ok(abandoned)
             }
 
             async fn audit_head(&self) -> $crate::Result<Option<(u64, alloy_primitives::B256)>> {

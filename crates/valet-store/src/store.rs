@@ -1,8 +1,8 @@
 //! The [`Store`] trait and [`open`].
 
 use crate::error::{Error, Result};
-use crate::model::{AuditEntry, AuditFilter, AuditRecord, Batch, KeyRecord};
-use alloy_primitives::{B256, U256};
+use crate::model::{AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyRecord, KeyTruth};
+use alloy_primitives::{Address, B256, U256};
 use jiff::Timestamp;
 use std::sync::Arc;
 use valet_policy::Asset;
@@ -62,6 +62,57 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest entry's seq and hash, or `None` for an empty log.
     async fn audit_head(&self) -> Result<Option<(u64, B256)>>;
+
+    /// Whether several processes may share this store (PostgreSQL). A gateway on a shared
+    /// store decides through [`decide`](Store::decide) and takes nonces from
+    /// [`next_nonce`](Store::next_nonce); on one that is not (SQLite, one process by
+    /// construction) it may decide from memory.
+    fn shared(&self) -> bool;
+
+    /// Decides one request of key `key_id` against the store's truth, in ONE transaction that
+    /// locks the key's row: reads the database's clock, the key's revocation, suspension and
+    /// expiry, its unreleased reservations and (with `count_request`) its requests after
+    /// `now − horizon_secs`, and its pending transactions; calls `decide` with them once;
+    /// inserts the spend it returns as reservations of `request_id` at that time (and the
+    /// request itself with `count_request`); commits. Returns what was read, or `None` for an
+    /// unknown key (nothing written). Calls for one key, from any process, are serialized by
+    /// the row lock, so no two decisions ever see the same usage.
+    async fn decide(
+        &self,
+        key_id: &str,
+        request_id: &str,
+        horizon_secs: u64,
+        count_request: bool,
+        decide: &mut Decider<'_>,
+    ) -> Result<Option<KeyTruth>>;
+
+    /// Allocates the next nonce of `sender` on `chain_id` in one statement (`UPDATE …
+    /// RETURNING`): the stored next nonce, raised to `floor` first (the node's pending count,
+    /// when the caller read it), and stores it + 1. With `key_id`, records the nonce pending
+    /// for that key (its `max_pending`, and the reaper) at the database's time.
+    async fn next_nonce(
+        &self,
+        sender: Address,
+        chain_id: u64,
+        floor: u64,
+        key_id: Option<&str>,
+    ) -> Result<u64>;
+
+    /// The reaper's step for `sender` on `chain_id`, given the node's mined (`latest`) and
+    /// known (`pending`) counts: forgets pending transactions below `mined`; if the lowest
+    /// nonce the node does not know was signed more than `stale_secs` ago (abandoned: a
+    /// signature never broadcast, or dropped), forgets the pending at and above `known` and
+    /// moves the next nonce back to `known`, so that the wallet never stalls. One transaction
+    /// that locks the sender's nonce row, so replicas running it together agree. Returns
+    /// whether nonces were taken back.
+    async fn reap_nonces(
+        &self,
+        sender: Address,
+        chain_id: u64,
+        mined: u64,
+        known: u64,
+        stale_secs: u64,
+    ) -> Result<bool>;
 }
 
 /// Opens (and migrates) a store: `sqlite://PATH` (the file is created with mode 0600 if

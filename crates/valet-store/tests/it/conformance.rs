@@ -60,6 +60,10 @@ conformance!(
     group_commit_halts_when_the_checkpoint_cannot_be_written,
     group_commit_refuses_an_invalid_batch_without_halting,
     two_handles_to_one_database_never_fork_the_chain,
+    decide_reserves_exactly_up_to_a_cap_across_two_handles,
+    decide_reads_revocation_and_counts_requests,
+    next_nonce_is_distinct_and_consecutive_across_two_handles,
+    reap_nonces_rewinds_only_an_abandoned_lowest_nonce,
 );
 
 async fn keys_insert_get_and_list_in_creation_order(h: Harness) {
@@ -894,4 +898,135 @@ async fn two_handles_to_one_database_never_fork_the_chain(h: Harness) {
     let log = stores[1].audit(&AuditFilter::default()).await.unwrap();
     assert_eq!(verify(&log, None), Ok(401));
     assert_eq!(stores[0].audit(&AuditFilter::default()).await.unwrap(), log);
+}
+
+/// A cap of 10 units, 60 concurrent decisions of 1 unit each through two handles (as two
+/// processes would): exactly 10 reserve, whatever the interleaving.
+async fn decide_reserves_exactly_up_to_a_cap_across_two_handles(h: Harness) {
+    let other = valet_store::open(&h.url).await.unwrap();
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::clone(&h.store), other];
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let s = Arc::clone(&stores[i % 2]);
+            tokio::spawn(async move {
+                let mut allowed = false;
+                let truth = s
+                    .decide("k1", &format!("r{i}"), 3600, false, &mut |t| {
+                        let used: U256 = t.reservations.iter().map(|r| r.2).sum();
+                        allowed = used + U256::from(1) <= U256::from(10);
+                        match allowed {
+                            true => vec![(Asset::Native, U256::from(1))],
+                            false => vec![],
+                        }
+                    })
+                    .await
+                    .unwrap()
+                    .expect("the key exists");
+                assert!(!truth.refused());
+                allowed
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        allowed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(allowed, 10);
+    assert_eq!(h.count("reservations").await, 10);
+    let none = stores[1]
+        .decide("nope", "r", 60, false, &mut |_| {
+            panic!("an unknown key is never decided")
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+async fn decide_reads_revocation_and_counts_requests(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let decide = |count: bool| {
+        let store = Arc::clone(&h.store);
+        async move {
+            store
+                .decide("k1", "r", 60, count, &mut |_| vec![])
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert!(decide(true).await.requests.is_empty());
+    assert_eq!(decide(true).await.requests.len(), 1);
+    let third = decide(false).await;
+    assert_eq!(
+        third.requests.len(),
+        0,
+        "requests are read only when counted"
+    );
+    assert!(
+        third.now > t0() - jiff::SignedDuration::from_hours(24 * 365),
+        "the database clock"
+    );
+    h.store
+        .revoke_key("k1", at(1), admin("r1", Some("k1"), "key.revoke"))
+        .await
+        .unwrap();
+    let revoked = decide(false).await;
+    assert!(revoked.revoked && revoked.refused());
+    assert_eq!(h.count("key_requests").await, 2);
+}
+
+async fn next_nonce_is_distinct_and_consecutive_across_two_handles(h: Harness) {
+    let other = valet_store::open(&h.url).await.unwrap();
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::clone(&h.store), other];
+    let sender = Address::repeat_byte(0x55);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let s = Arc::clone(&stores[i % 2]);
+            // The first allocations say the node already counts 7 transactions.
+            tokio::spawn(async move { s.next_nonce(sender, 1, 7, Some("k1")).await.unwrap() })
+        })
+        .collect();
+    let mut nonces = BTreeSet::new();
+    for t in tasks {
+        assert!(
+            nonces.insert(t.await.unwrap()),
+            "a nonce was handed out twice"
+        );
+    }
+    assert_eq!(nonces, (7..107).collect());
+    assert_eq!(h.count("pending").await, 100);
+    let other_chain = stores[0].next_nonce(sender, 2, 0, None).await.unwrap();
+    assert_eq!(other_chain, 0, "each chain has its own nonces");
+}
+
+async fn reap_nonces_rewinds_only_an_abandoned_lowest_nonce(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let sender = Address::repeat_byte(0x55);
+    for _ in 0..5 {
+        h.store.next_nonce(sender, 1, 0, Some("k1")).await.unwrap();
+    }
+    // Nonces 0 and 1 mined, 2 unknown to the node but fresh: nothing is taken back.
+    let rewound = h.store.reap_nonces(sender, 1, 2, 2, 30).await.unwrap();
+    assert!(!rewound);
+    assert_eq!(h.count("pending").await, 3);
+    assert_eq!(h.store.next_nonce(sender, 1, 0, None).await.unwrap(), 5);
+    // With no grace at all, nonce 2 is abandoned: 2.. are forgotten and 2 is next.
+    let rewound = h.store.reap_nonces(sender, 1, 2, 2, 0).await.unwrap();
+    assert!(rewound);
+    assert_eq!(h.count("pending").await, 0);
+    assert_eq!(h.store.next_nonce(sender, 1, 0, None).await.unwrap(), 2);
 }
