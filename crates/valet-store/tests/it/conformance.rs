@@ -56,7 +56,7 @@ conformance!(
     verify_detects_a_reordered_pair,
     verify_detects_truncation_against_the_checkpoint,
     group_commit_500_concurrent_submits_are_durable_and_chained,
-    group_commit_halts_after_a_failed_commit,
+    group_commit_fails_closed_after_a_failed_commit,
     group_commit_halts_when_the_checkpoint_cannot_be_written,
     group_commit_refuses_an_invalid_batch_without_halting,
     two_handles_to_one_database_never_fork_the_chain,
@@ -788,7 +788,7 @@ async fn group_commit_500_concurrent_submits_are_durable_and_chained(h: Harness)
     }
 }
 
-async fn group_commit_halts_after_a_failed_commit(h: Harness) {
+async fn group_commit_fails_closed_after_a_failed_commit(h: Harness) {
     let gc = GroupCommit::new(Arc::clone(&h.store), Some(h.checkpoint()));
     gc.submit(Batch {
         audit: vec![record("r1", None, "eth_call")],
@@ -803,15 +803,23 @@ async fn group_commit_halts_after_a_failed_commit(h: Harness) {
             ..Batch::default()
         })
         .await;
-    assert!(matches!(err, Err(Error::Halted { .. })), "{err:?}");
-    assert!(gc.halted().is_some());
-    // Fail closed: a perfectly good batch is refused from now on.
     let later = gc
         .submit(Batch {
             audit: vec![record("r3", None, "eth_call")],
             ..Batch::default()
         })
         .await;
+    if h.engine == Engine::Postgres {
+        // The server owns durability: only the failed group fails, and the next commits.
+        assert!(matches!(err, Err(Error::Database(_))), "{err:?}");
+        assert!(gc.halted().is_none());
+        assert_eq!(later.unwrap()[0].seq, 2);
+        assert_eq!(h.checkpoint().read().unwrap().map(|(s, _)| s), Some(2));
+        return;
+    }
+    assert!(matches!(err, Err(Error::Halted { .. })), "{err:?}");
+    assert!(gc.halted().is_some());
+    // Fail closed: a perfectly good batch is refused from now on.
     assert!(matches!(later, Err(Error::Halted { .. })), "{later:?}");
     assert_eq!(h.store.audit_head().await.unwrap().map(|(s, _)| s), Some(1));
     assert_eq!(h.checkpoint().read().unwrap().map(|(s, _)| s), Some(1));
