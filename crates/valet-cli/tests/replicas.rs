@@ -5,7 +5,11 @@
 //!   10 signed, exactly 10 reservations in the store;
 //! - 300 `eth_signTransaction` over the three: nonces distinct and consecutive;
 //! - revocation through one replica: the very next request on every replica is `4100`,
-//!   whether the policy would allow it, deny it, or it only reads.
+//!   whether the policy would allow it, deny it, or it only reads;
+//! - `kill -9` of one replica and a crash-restart of PostgreSQL (a private cluster on its own
+//!   port, so nobody else's server is touched) under load: service resumes by itself, every
+//!   signature a client received has its durable audit entry and reservation, nonces are
+//!   distinct, `valet audit verify` passes.
 //!
 //! Each test works in its own PostgreSQL schema of `VALET_TEST_DATABASE_URL`'s database and
 //! skips (saying so) when that variable is unset.
@@ -356,4 +360,238 @@ async fn a_revocation_through_one_replica_refuses_the_next_request_on_every_one(
     }
     drop(cluster);
     schema.drop().await;
+}
+
+/// A private PostgreSQL cluster (initdb in a temporary directory, its own port), so that this
+/// test may stop and restart the server without disturbing anyone else's. `None` (said on
+/// stderr) without the server binaries or the `postgres` system user to run them as.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl PrivatePostgres {
+    fn start() -> Option<Self> {
+        let usable = std::path::Path::new(PG_BIN).join("initdb").exists()
+            && std::process::Command::new("id")
+                .arg("postgres")
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if !usable {
+            eprintln!(
+                "replicas: no {PG_BIN}/initdb or no postgres user; the restart test was skipped"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let data = dir.path().join("data");
+        fs::create_dir(&data).unwrap();
+        let chown = std::process::Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let initdb = Self::as_postgres(&format!(
+            "{PG_BIN}/initdb -D {} -A trust -U postgres >/dev/null",
+            data.display()
+        ));
+        assert!(initdb, "initdb");
+        let pg = Self { dir, port };
+        pg.ctl("start");
+        Some(pg)
+    }
+
+    fn as_postgres(script: &str) -> bool {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "sh", "-c", script])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// `pg_ctl start` (waiting until it accepts connections) or `pg_ctl stop -m immediate` (a
+    /// crash: no clean shutdown).
+    fn ctl(&self, what: &str) {
+        let dir = self.dir.path();
+        let script = match what {
+            "start" => format!(
+                "{PG_BIN}/pg_ctl -D {d}/data -l {d}/log -w -o \"-p {p} -k {d} -c listen_addresses=127.0.0.1\" start >/dev/null",
+                d = dir.display(),
+                p = self.port
+            ),
+            _ => format!(
+                "{PG_BIN}/pg_ctl -D {}/data -m immediate -w stop >/dev/null",
+                dir.display()
+            ),
+        };
+        assert!(Self::as_postgres(&script), "pg_ctl {what}");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let dir = self.dir.path();
+        Self::as_postgres(&format!(
+            "{PG_BIN}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1",
+            dir.display()
+        ));
+    }
+}
+
+/// Sends `eth_signTransaction`s round-robin from `workers` loops until `stop`; the signed raw
+/// transactions received.
+fn load(
+    cluster: &Cluster,
+    key: &str,
+    workers: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "eth_signTransaction",
+        "params": cluster.sign_params(CAP / 1000),
+    });
+    let urls: Vec<String> = cluster.replicas.iter().map(|r| r.url.clone()).collect();
+    (0..workers)
+        .map(|w| {
+            let (urls, body, key, stop) =
+                (urls.clone(), body.clone(), key.to_string(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut signed = vec![];
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let sent = client
+                        .post(&urls[i % urls.len()])
+                        .bearer_auth(&key)
+                        .timeout(Duration::from_secs(20))
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(resp) = sent else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    if let Ok(v) = resp.json::<Value>().await
+                        && let Some(raw) = v["result"].as_str()
+                    {
+                        signed.push(raw.to_string());
+                    }
+                }
+                signed
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_and_the_database_restarted_under_load_lose_nothing() {
+    if std::env::var(ENV).is_err() {
+        eprintln!("replicas: {ENV} is not set; the restart test was skipped");
+        return;
+    }
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let schema = Schema {
+        admin: sqlx::PgPool::connect(&pg.url()).await.unwrap(),
+        name: "public".into(),
+        url: pg.url(),
+    };
+    let mut cluster = Cluster::start(&schema).await;
+    let (_, key) = cluster.issue("faults", CAP * 1_000_000);
+    cluster.serve();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers = load(&cluster, &key, 12, stop.clone());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // kill -9 one replica mid-load.
+    let _ = cluster.replicas[0].child.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The database crashes and comes back mid-load.
+    pg.ctl("stop");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.ctl("start");
+    // Service resumes by itself: the survivors sign again.
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    for r in &cluster.replicas[1..] {
+        loop {
+            let a = r
+                .rpc(
+                    &client,
+                    &key,
+                    "eth_signTransaction",
+                    cluster.sign_params(CAP / 1000),
+                )
+                .await;
+            if a.get("result").is_some() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no recovery: {a}\n{}",
+                r.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut received = vec![];
+    for w in workers {
+        received.extend(w.await.unwrap());
+    }
+    assert!(
+        received.len() > 10,
+        "the load ran: {} signed",
+        received.len()
+    );
+
+    // Every signature a client received has its durable audit entry and reservation.
+    let admin = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+    let audited: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT tx_hash FROM audit WHERE tx_hash IS NOT NULL AND decision = 'allow'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let audited: BTreeSet<Vec<u8>> = audited.into_iter().map(|(h,)| h).collect();
+    let (reserved,): (i64,) =
+        sqlx::query_as("SELECT count(DISTINCT request_id) FROM reservations WHERE NOT released")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    let mut nonces = BTreeSet::new();
+    for raw in &received {
+        let bytes = alloy::primitives::hex::decode(raw).unwrap();
+        let tx = TxEnvelope::decode_2718(&mut bytes.as_slice()).unwrap();
+        assert!(
+            audited.contains(tx.tx_hash().as_slice()),
+            "a signature without its audit entry"
+        );
+        assert!(
+            nonces.insert(alloy::consensus::Transaction::nonce(&tx)),
+            "a nonce twice"
+        );
+    }
+    assert!(
+        reserved as usize >= received.len(),
+        "reserved {reserved} < signed {}",
+        received.len()
+    );
+    let verify = cluster.home.run(&["audit", "verify"]);
+    assert_eq!(verify.code, 0, "audit verify: {verify:?}");
+    eprintln!(
+        "replicas: {} signed under faults, {} audited, {reserved} reserved",
+        received.len(),
+        audited.len()
+    );
 }
