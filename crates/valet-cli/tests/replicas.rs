@@ -193,10 +193,16 @@ impl Cluster {
 
     /// Issues a key allowing native sends to [`TO`] under a cap of `cap` wei a day.
     fn issue(&self, name: &str, cap: u128) -> (String, String) {
+        self.issue_with(name, cap, "")
+    }
+
+    /// [`issue`](Self::issue) with `limits` (TOML lines of the `[limits]` table) added.
+    fn issue_with(&self, name: &str, cap: u128, limits: &str) -> (String, String) {
         let policy = self.home.write(
             &format!("{name}.toml"),
             &format!(
                 "name = \"{name}\"\nprofile = \"custom\"\nchains = [{}]\nexpires_in = \"1h\"\n\
+                 [limits]\n{limits}\n\
                  [[allow]]\ntarget = \"{TO}\"\n\
                  [[limits.spend]]\nasset = \"native\"\namount = \"{cap} wei\"\nwindow = \"24h\"\n",
                 self.chain_id
@@ -315,6 +321,36 @@ async fn three_replicas_hold_one_cap_and_hand_out_consecutive_nonces() {
 
     let verify = cluster.home.run(&["audit", "verify"]);
     assert_eq!(verify.code, 0, "audit verify: {verify:?}");
+    drop(cluster);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_max_pending_hold_across_replicas() {
+    let Some(schema) = Schema::new().await else {
+        return;
+    };
+    let mut cluster = Cluster::start(&schema).await;
+    let (_, rated) = cluster.issue_with(
+        "rated",
+        CAP,
+        "[limits.rate]\nmax_requests = 7\nwindow = \"1h\"",
+    );
+    let (_, pending) = cluster.issue_with("pending", CAP, "max_pending = 4");
+    cluster.serve();
+
+    // Every request counts, allowed or denied: 7 of 30 pass the rate limit, all replicas
+    // together.
+    let answers = cluster.sign_many(&rated, 30, CAP / 1000).await;
+    let passed = answers.iter().filter(|a| a.get("result").is_some()).count();
+    assert_eq!(passed, 7, "{answers:?}");
+    for a in answers.iter().filter(|a| a.get("result").is_none()) {
+        assert_eq!(code(a), Some(-32005), "{a}");
+    }
+    // Signed and not yet mined: 4 of 30, all replicas together.
+    let answers = cluster.sign_many(&pending, 30, CAP / 1000).await;
+    let signed = answers.iter().filter(|a| a.get("result").is_some()).count();
+    assert_eq!(signed, 4, "{answers:?}");
     drop(cluster);
     schema.drop().await;
 }

@@ -366,24 +366,24 @@ impl Gateway {
         Ok(tx)
     }
 
-    /// Takes the next nonce and signs. A signature to return (`eth_signTransaction`) consumes
-    /// its nonce at once; one to broadcast keeps the nonce leased until the node has it.
+    /// Takes the next nonce (on a shared store: `nonce`, allocated with the decision) and
+    /// signs. A signature to return (`eth_signTransaction`) consumes its nonce at once; one to
+    /// broadcast keeps the nonce leased until the node has it.
     async fn sign(
         &self,
         entry: &KeyEntry,
         tx: &TxRequest,
         now: Timestamp,
         send: bool,
+        nonce: Option<u64>,
     ) -> Result<Signed, SignFailure> {
         if entry.record.mode == valet_store::KeyMode::Onchain {
             return self.sign_relayed(entry, tx, now).await;
         }
         let internal = |e: &dyn std::fmt::Display| SignFailure::Internal(e.to_string());
         if self.store.shared() {
-            let nonce = self
-                .shared_nonce(&entry.record.id)
-                .await
-                .map_err(|e| internal(&e))?;
+            // Allocated with the decision (and pending for the key there).
+            let nonce = nonce.ok_or_else(|| internal(&"no nonce was allocated"))?;
             let envelope = self.build_and_sign(tx, nonce).map_err(|e| internal(&e))?;
             return Ok(Signed {
                 nonce,
@@ -416,25 +416,24 @@ impl Gateway {
         })
     }
 
-    /// On a shared store, the wallet's next nonce from the database (`UPDATE … RETURNING`),
-    /// recorded pending for the key; raised first to the node's pending count when that must
-    /// be read again (at start, after a broken broadcast or "nonce too low").
-    async fn shared_nonce(&self, key_id: &str) -> Result<u64, String> {
-        let wallet = self.wallet.address();
-        let floor = match self.nonce_floor_stale.swap(false, Ordering::AcqRel) {
-            false => 0,
-            true => match self.upstream.pending_nonce(wallet).await {
-                Ok(n) => n,
-                Err(e) => {
-                    self.nonce_floor_stale.store(true, Ordering::Release);
-                    return Err(e.to_string());
-                }
-            },
-        };
-        self.store
-            .next_nonce(wallet, self.upstream.chain_id(), floor, Some(key_id))
-            .await
-            .map_err(|e| e.to_string())
+    /// On a shared store, the floor of the wallet's next nonce: `Some(the node's pending
+    /// count)` when it must be read again (at start, after a broken broadcast or "nonce too
+    /// low"), else `None` (the database's row knows better). Give it back with
+    /// [`floor_unused`](Self::floor_unused) if no nonce was allocated with it.
+    async fn nonce_floor(&self) -> Result<Option<u64>, valet_chain::Error> {
+        if !self.nonce_floor_stale.swap(false, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let read = self.upstream.pending_nonce(self.wallet.address()).await;
+        if read.is_err() {
+            self.floor_unused();
+        }
+        read.map(Some)
+    }
+
+    /// The floor read by [`nonce_floor`](Self::nonce_floor) was not applied: read it again.
+    fn floor_unused(&self) {
+        self.nonce_floor_stale.store(true, Ordering::Release);
     }
 
     /// Forgets what is known of the sender's next nonce: the node's count is read again.

@@ -15,6 +15,7 @@ pub use checkpoint::Checkpoint;
 pub use error::{Error, Result};
 pub use group::GroupCommit;
 pub use model::{
-    AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyMode, KeyRecord, KeyTruth, Reservation,
+    AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyMode, KeyRecord, KeyTruth, NonceClaim,
+    Reservation,
 };
 pub use store::{Store, open};

@@ -223,6 +223,20 @@ pub struct KeyTruth {
     pub requests: Vec<Timestamp>,
     /// The key's signed transactions not yet seen mined.
     pub pending: u32,
+    /// The nonce allocated to an allowed request that asked for one ([`NonceClaim`]).
+    pub nonce: Option<u64>,
+}
+
+/// A nonce for an allowed transaction, allocated inside the decision's transaction (and
+/// recorded pending for the key there, so `max_pending` is exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceClaim {
+    /// Who signs: the wallet.
+    pub sender: Address,
+    /// The chain the nonce counts on.
+    pub chain_id: u64,
+    /// The node's pending count, when the caller read it (else 0): the nonce is at least this.
+    pub floor: u64,
 }
 
 impl KeyTruth {
@@ -232,9 +246,9 @@ impl KeyTruth {
     }
 }
 
-/// The decision callback of [`Store::decide`]: given the truth, the spend to reserve (empty
-/// for a denial).
-pub type Decider<'a> = dyn FnMut(&KeyTruth) -> Vec<(Asset, U256)> + Send + 'a;
+/// The decision callback of [`Store::decide`]: given the truth, `Some(spend to reserve)` for an
+/// allowed request, `None` for a denied or refused one.
+pub type Decider<'a> = dyn FnMut(&KeyTruth) -> Option<Vec<(Asset, U256)>> + Send + 'a;
 
 /// Which audit entries [`Store::audit`](crate::Store::audit) returns.
 #[derive(Debug, Clone, Default)]

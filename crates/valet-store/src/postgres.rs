@@ -17,6 +17,10 @@ const LOCK_CHAIN: &str = "SELECT pg_advisory_xact_lock(hashtextextended('valet.a
 /// A store in a PostgreSQL database (objects in the first schema of the search path).
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
+    /// Decisions and nonces: transactions whose commit does not wait for the disk
+    /// (`synchronous_commit = off`), made durable by the audit commit that follows them (the
+    /// log is flushed in order). See [`Store::decide`](crate::Store::decide).
+    unsynced: Pool<Postgres>,
 }
 
 impl PgStore {
@@ -46,11 +50,15 @@ impl PgStore {
             options.get_port()
         );
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(6)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| Error::db(format_args!("connecting to {what}"), e))?;
+        let unsynced = PgPoolOptions::new()
+            .max_connections(6)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
         let (sync,): (String,) = sqlx::query_as("SHOW synchronous_commit")
             .fetch_one(&pool)
             .await
@@ -65,13 +73,14 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Database(format!("migrating {what}: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, unsynced })
     }
 
     /// A transaction for one key's decision or one sender's nonces: the row lock is taken by
-    /// the first statement (`FOR UPDATE`); the audit chain's lock is not needed.
+    /// the first statement (`FOR UPDATE`); the audit chain's lock is not needed; the commit
+    /// does not wait for the disk.
     async fn begin_key(&self) -> Result<Transaction<'static, Postgres>> {
-        self.pool
+        self.unsynced
             .begin()
             .await
             .map_err(|e| Error::db("starting a transaction", e))

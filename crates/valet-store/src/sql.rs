@@ -445,6 +445,87 @@ macro_rules! store_impl {
                 Ok(true)
             }
 
+            /// Inserts an allowed request's spend as its reservations, inside `tx`.
+            async fn reserve(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                key_id: &str,
+                request_id: &str,
+                at: jiff::Timestamp,
+                spend: Vec<(valet_policy::Asset, alloy_primitives::U256)>,
+            ) -> $crate::Result<()> {
+                use $crate::sql;
+                if spend.is_empty() {
+                    return Ok(());
+                }
+                let reservations = spend
+                    .into_iter()
+                    .map(|(asset, amount)| $crate::Reservation {
+                        key_id: key_id.to_owned(),
+                        request_id: request_id.to_owned(),
+                        at,
+                        asset,
+                        amount,
+                    })
+                    .collect::<Vec<_>>();
+                let batch = $crate::Batch {
+                    reservations,
+                    ..$crate::Batch::default()
+                };
+                batch.validate()?;
+                let rows = batch
+                    .reservations
+                    .iter()
+                    .map(sql::ReservationRow::new)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_RESERVATION_ROWS);
+                q.push_values(&rows, |mut b, r| {
+                    b.push_bind(r.key_id)
+                        .push_bind(r.request_id)
+                        .push_bind(r.at)
+                        .push_bind(&r.asset)
+                        .push_bind(&r.amount);
+                });
+                q.build().execute(&mut **tx).await.map_err(|e| {
+                    $crate::error::Error::db(format_args!("reserving the spend of key {key_id}"), e)
+                })?;
+                Ok(())
+            }
+
+            /// Allocates `claim`'s nonce inside `tx` and records it pending for `key_id`.
+            async fn claim_nonce(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                claim: $crate::NonceClaim,
+                key_id: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<u64> {
+                use $crate::error::Error;
+                let sender = $crate::sql::address_text(claim.sender);
+                let big = |n: u64, what: &str| {
+                    i64::try_from(n).map_err(|_| Error::invalid(what.to_owned(), "beyond i64"))
+                };
+                let chain = big(claim.chain_id, "chain id")?;
+                let fail = |e| Error::db(format_args!("allocating a nonce of {sender}"), e);
+                let (nonce,): (i64,) = sqlx::query_as(Self::NEXT_NONCE)
+                    .bind(&sender)
+                    .bind(chain)
+                    .bind(big(claim.floor, "nonce")?)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(fail)?;
+                if let Some(key_id) = key_id {
+                    sqlx::query($crate::sql::INSERT_PENDING)
+                        .bind(&sender)
+                        .bind(chain)
+                        .bind(nonce)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(fail)?;
+                }
+                u64::try_from(nonce).map_err(|_| Error::corrupt("nonce", format!("{nonce}")))
+            }
+
             fn key_from_row(
                 row: &<$db as sqlx::Database>::Row,
             ) -> $crate::Result<$crate::KeyRecord> {
@@ -731,6 +812,7 @@ macro_rules! store_impl {
                 request_id: &str,
                 horizon_secs: u64,
                 count_request: bool,
+                nonce: Option<$crate::NonceClaim>,
                 decide: &mut $crate::Decider<'_>,
             ) -> $crate::Result<Option<$crate::KeyTruth>> {
                 use $crate::error::Error;
@@ -798,41 +880,15 @@ macro_rules! store_impl {
                         .map(|(n,)| at(n, "request at"))
                         .collect::<$crate::Result<Vec<_>>>()?,
                     pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                    nonce: None,
                 };
-                let spend = decide(&truth);
-                if !spend.is_empty() {
-                    let rows = spend
-                        .iter()
-                        .map(|&(asset, amount)| $crate::Reservation {
-                            key_id: key_id.to_owned(),
-                            request_id: request_id.to_owned(),
-                            at: truth.now,
-                            asset,
-                            amount,
-                        })
-                        .collect::<Vec<_>>();
-                    let batch = $crate::Batch {
-                        reservations: rows,
-                        ..$crate::Batch::default()
-                    };
-                    batch.validate()?;
-                    let rows = batch
-                        .reservations
-                        .iter()
-                        .map(sql::ReservationRow::new)
-                        .collect::<$crate::Result<Vec<_>>>()?;
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_RESERVATION_ROWS);
-                    q.push_values(&rows, |mut b, r| {
-                        b.push_bind(r.key_id)
-                            .push_bind(r.request_id)
-                            .push_bind(r.at)
-                            .push_bind(&r.asset)
-                            .push_bind(&r.amount);
-                    });
-                    q.build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail("reserving the spend"))?;
+                let mut truth = truth;
+                if let Some(spend) = decide(&truth) {
+                    Self::reserve(&mut tx, key_id, request_id, truth.now, spend).await?;
+                    if let Some(claim) = nonce {
+                        truth.nonce =
+                            Some(Self::claim_nonce(&mut tx, claim, Some(key_id), now).await?);
+                    }
                 }
                 if count_request {
                     sqlx::query(sql::PRUNE_REQUESTS)
@@ -860,37 +916,20 @@ macro_rules! store_impl {
                 key_id: Option<&str>,
             ) -> $crate::Result<u64> {
                 use $crate::error::Error;
-                let sender = $crate::sql::address_text(sender);
-                let big = |n: u64, what: &str| {
-                    i64::try_from(n).map_err(|_| Error::invalid(what.to_owned(), "beyond i64"))
-                };
-                let (chain, floor) = (big(chain_id, "chain id")?, big(floor, "nonce")?);
                 let fail = |e| Error::db(format_args!("allocating a nonce of {sender}"), e);
-                let mut tx = self.pool.begin().await.map_err(fail)?;
-                let (nonce,): (i64,) = sqlx::query_as(Self::NEXT_NONCE)
-                    .bind(&sender)
-                    .bind(chain)
-                    .bind(floor)
+                let mut tx = self.begin_key().await?;
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(fail)?;
-                if let Some(key_id) = key_id {
-                    let (now,): (i64,) = sqlx::query_as(Self::NOW)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                    sqlx::query($crate::sql::INSERT_PENDING)
-                        .bind(&sender)
-                        .bind(chain)
-                        .bind(nonce)
-                        .bind(key_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                }
+                let claim = $crate::NonceClaim {
+                    sender,
+                    chain_id,
+                    floor,
+                };
+                let nonce = Self::claim_nonce(&mut tx, claim, key_id, now).await?;
                 tx.commit().await.map_err(fail)?;
-                u64::try_from(nonce).map_err(|_| Error::corrupt("nonce", format!("{nonce}")))
+                Ok(nonce)
             }
 
             async fn reap_nonces(

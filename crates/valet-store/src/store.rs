@@ -1,7 +1,9 @@
 //! The [`Store`] trait and [`open`].
 
 use crate::error::{Error, Result};
-use crate::model::{AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyRecord, KeyTruth};
+use crate::model::{
+    AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyRecord, KeyTruth, NonceClaim,
+};
 use alloy_primitives::{Address, B256, U256};
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -72,24 +74,32 @@ pub trait Store: Send + Sync + 'static {
     /// Decides one request of key `key_id` against the store's truth, in ONE transaction that
     /// locks the key's row: reads the database's clock, the key's revocation, suspension and
     /// expiry, its unreleased reservations and (with `count_request`) its requests after
-    /// `now − horizon_secs`, and its pending transactions; calls `decide` with them once;
-    /// inserts the spend it returns as reservations of `request_id` at that time (and the
-    /// request itself with `count_request`); commits. Returns what was read, or `None` for an
+    /// `now − horizon_secs`, and its pending transactions; calls `decide` with them once; for
+    /// an allowed request inserts the spend it returns as reservations of `request_id` at that
+    /// time and, with `nonce`, allocates the sender's next nonce and records it pending for
+    /// the key (as [`next_nonce`](Store::next_nonce)); counts the request itself with
+    /// `count_request`; commits. Returns what was read (with the nonce), or `None` for an
     /// unknown key (nothing written). Calls for one key, from any process, are serialized by
     /// the row lock, so no two decisions ever see the same usage.
+    ///
+    /// The commit need not wait for the disk (PostgreSQL: `synchronous_commit = off` for
+    /// it): the caller releases nothing before a later durable commit (the audit entry),
+    /// and the database's log is flushed in order, so that one makes this one durable too.
     async fn decide(
         &self,
         key_id: &str,
         request_id: &str,
         horizon_secs: u64,
         count_request: bool,
+        nonce: Option<NonceClaim>,
         decide: &mut Decider<'_>,
     ) -> Result<Option<KeyTruth>>;
 
     /// Allocates the next nonce of `sender` on `chain_id` in one statement (`UPDATE …
     /// RETURNING`): the stored next nonce, raised to `floor` first (the node's pending count,
     /// when the caller read it), and stores it + 1. With `key_id`, records the nonce pending
-    /// for that key (its `max_pending`, and the reaper) at the database's time.
+    /// for that key (its `max_pending`, and the reaper) at the database's time. Like
+    /// [`decide`](Store::decide), its commit need not wait for the disk.
     async fn next_nonce(
         &self,
         sender: Address,

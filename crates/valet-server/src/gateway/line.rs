@@ -21,7 +21,7 @@ use valet_keys::PresentedKey;
 use valet_policy::{
     Context, Decision, Request, Spend, SpendLedger, Violation, ViolationCode, evaluate,
 };
-use valet_store::{AuditRecord, Batch, KeyTruth, Reservation};
+use valet_store::{AuditRecord, Batch, KeyTruth, NonceClaim, Reservation};
 
 /// Who is asking, for what, and under which id: what every audit record of one request
 /// repeats.
@@ -72,8 +72,10 @@ impl Gateway {
         let entry = self.authenticate(caller.token, &mut turn).await?;
         let normalized = self.normalize(&entry, params, &turn).await?;
         let request = self.fill_request(normalized.request, &turn).await?;
-        let spend = self.decide_and_reserve(&entry, &request, &turn).await?;
-        let signed = self.sign_stage(&entry, &request, &spend, &turn).await?;
+        let (spend, nonce) = self.decide_and_reserve(&entry, &request, &turn).await?;
+        let signed = self
+            .sign_stage(&entry, &request, &spend, nonce, &turn)
+            .await?;
         let signed = self
             .commit_stage(&entry, &request, &spend, signed, &turn)
             .await?;
@@ -248,19 +250,20 @@ impl Gateway {
 
     /// The policy decides, and an allowed request's spend is reserved in the same critical
     /// section: the key's lock in memory (one process, SQLite), or the key's row lock in the
-    /// database (a shared store: every replica queues for it). A denial is audited here.
+    /// database (a shared store: every replica queues for it, and an allowed transaction's
+    /// nonce is taken there too). A denial is audited here.
     async fn decide_and_reserve(
         &self,
         entry: &KeyEntry,
         request: &Request,
         turn: &Turn<'_>,
-    ) -> Result<Spend, RpcError> {
-        let decision = match self.store.shared() {
+    ) -> Result<(Spend, Option<u64>), RpcError> {
+        let (decision, nonce) = match self.store.shared() {
             true => self.decide_in_store(entry, request, turn).await?,
-            false => self.decide_in_memory(entry, request, turn),
+            false => (self.decide_in_memory(entry, request, turn), None),
         };
         let violations = match decision {
-            Decision::Allow(spend) => return Ok(spend),
+            Decision::Allow(spend) => return Ok((spend, nonce)),
             Decision::Deny(violations) => violations,
         };
         let denied = self
@@ -319,14 +322,30 @@ impl Gateway {
 
     /// A shared store: decide inside the database transaction that holds the key's row lock,
     /// from the usage, revocation, suspension and clock read there; the spend is reserved in
-    /// that transaction. A key refused in the truth is answered 4100, whatever the policy says.
+    /// that transaction, with the wallet's nonce of an allowed transaction. A key refused in
+    /// the truth is answered 4100, whatever the policy says.
     async fn decide_in_store(
         &self,
         entry: &KeyEntry,
         request: &Request,
         turn: &Turn<'_>,
-    ) -> Result<Decision, RpcError> {
+    ) -> Result<(Decision, Option<u64>), RpcError> {
         let policy = &entry.policy;
+        let claim = match request {
+            Request::Transaction { .. } if entry.record.mode == valet_store::KeyMode::Gateway => {
+                let floor = self
+                    .nonce_floor()
+                    .await
+                    .map_err(|e| self.upstream_error(&turn.rid, e))?
+                    .unwrap_or(0);
+                Some(NonceClaim {
+                    sender: self.wallet.address(),
+                    chain_id: self.upstream.chain_id(),
+                    floor,
+                })
+            }
+            _ => None,
+        };
         let mut decision = None;
         let truth = self
             .store
@@ -335,16 +354,17 @@ impl Gateway {
                 &turn.rid,
                 policy.horizon(),
                 policy.limits.rate.is_some(),
+                claim,
                 &mut |truth| {
                     if truth.refused() {
-                        return vec![];
+                        return None;
                     }
                     let usage = usage_of(truth);
                     let ctx = self.context(entry, turn, truth.now);
                     let d = evaluate(policy, request, &usage, &ctx);
                     let spend = match &d {
-                        Decision::Allow(spend) => spend.clone(),
-                        Decision::Deny(_) => vec![],
+                        Decision::Allow(spend) => Some(spend.clone()),
+                        Decision::Deny(_) => None,
                     };
                     decision = Some((d, usage));
                     spend
@@ -352,6 +372,9 @@ impl Gateway {
             )
             .await
             .map_err(|e| self.internal(&turn.rid, e))?;
+        if claim.is_some_and(|c| c.floor > 0) && truth.as_ref().is_none_or(|t| t.nonce.is_none()) {
+            self.floor_unused();
+        }
         let Some(truth) = truth else {
             lock(&entry.state).revoked = true;
             return Err(self.refuse(turn, AuthFailure::Revoked).await);
@@ -373,7 +396,7 @@ impl Gateway {
             state.ledger.reserve(spend, truth.now);
         }
         state.last_used = Some(turn.now);
-        Ok(decision)
+        Ok((decision, truth.nonce))
     }
 
     /// An allowed transaction is signed now, inside this process, so that its hash and nonce
@@ -384,12 +407,13 @@ impl Gateway {
         entry: &KeyEntry,
         request: &Request,
         spend: &Spend,
+        nonce: Option<u64>,
         turn: &Turn<'_>,
     ) -> Result<Option<Signed>, RpcError> {
         let Request::Transaction { tx, send } = request else {
             return Ok(None);
         };
-        let failure = match self.sign(entry, tx, turn.now, *send).await {
+        let failure = match self.sign(entry, tx, turn.now, *send, nonce).await {
             Ok(signed) => return Ok(Some(signed)),
             Err(failure) => failure,
         };

@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use valet_policy::Asset;
 use valet_store::{
-    AuditFilter, Batch, Checkpoint, Error, GroupCommit, KeyMode, Store, entry_hash, verify,
+    AuditFilter, Batch, Checkpoint, Error, GroupCommit, KeyMode, NonceClaim, Store, entry_hash,
+    verify,
 };
 
 macro_rules! conformance {
@@ -921,32 +922,41 @@ async fn decide_reserves_exactly_up_to_a_cap_across_two_handles(h: Harness) {
         .map(|i| {
             let s = Arc::clone(&stores[i % 2]);
             tokio::spawn(async move {
-                let mut allowed = false;
+                // The node already counts 3 transactions of the sender.
+                let claim = NonceClaim {
+                    sender: Address::repeat_byte(0x55),
+                    chain_id: 1,
+                    floor: 3,
+                };
                 let truth = s
-                    .decide("k1", &format!("r{i}"), 3600, false, &mut |t| {
+                    .decide("k1", &format!("r{i}"), 3600, false, Some(claim), &mut |t| {
                         let used: U256 = t.reservations.iter().map(|r| r.2).sum();
-                        allowed = used + U256::from(1) <= U256::from(10);
-                        match allowed {
-                            true => vec![(Asset::Native, U256::from(1))],
-                            false => vec![],
-                        }
+                        let allowed = used + U256::from(1) <= U256::from(10);
+                        allowed.then(|| vec![(Asset::Native, U256::from(1))])
                     })
                     .await
                     .unwrap()
                     .expect("the key exists");
                 assert!(!truth.refused());
-                allowed
+                truth.nonce
             })
         })
         .collect();
-    let mut allowed = 0;
+    let mut nonces = BTreeSet::new();
     for t in tasks {
-        allowed += usize::from(t.await.unwrap());
+        if let Some(nonce) = t.await.unwrap() {
+            assert!(nonces.insert(nonce), "nonce {nonce} twice");
+        }
     }
-    assert_eq!(allowed, 10);
+    assert_eq!(
+        nonces,
+        (3..13).collect(),
+        "one nonce per allowed decision, consecutive"
+    );
     assert_eq!(h.count("reservations").await, 10);
+    assert_eq!(h.count("pending").await, 10, "pending as of the decision");
     let none = stores[1]
-        .decide("nope", "r", 60, false, &mut |_| {
+        .decide("nope", "r", 60, false, None, &mut |_| {
             panic!("an unknown key is never decided")
         })
         .await
@@ -963,7 +973,7 @@ async fn decide_reads_revocation_and_counts_requests(h: Harness) {
         let store = Arc::clone(&h.store);
         async move {
             store
-                .decide("k1", "r", 60, count, &mut |_| vec![])
+                .decide("k1", "r", 60, count, None, &mut |_| None)
                 .await
                 .unwrap()
                 .unwrap()
