@@ -320,7 +320,12 @@ impl Gateway {
                 message,
                 data,
             },
-            other => self.internal(rid, other),
+            other => {
+                tracing::error!(target: "valet::gateway", request_id = rid, error = %other, "upstream node unreachable");
+                RpcError::UpstreamUnreachable {
+                    request_id: rid.to_string(),
+                }
+            }
         }
     }
 

@@ -238,14 +238,18 @@ impl Gateway {
         let Request::Transaction { send, tx } = request else {
             return Ok(request);
         };
-        let tx = self.fill(tx, send).await.map_err(|e| match e {
-            Fill::Simulation(why) => RpcError::Denied {
+        match self.fill(tx, send).await {
+            Ok(tx) => Ok(Request::Transaction { send, tx }),
+            Err(Fill::Simulation(why)) => Err(RpcError::Denied {
                 violations: vec![Violation::new(ViolationCode::SimulationFailed, why)],
                 request_id: turn.rid.clone(),
-            },
-            Fill::Upstream(e) => self.upstream_error(&turn.rid, e),
-        })?;
-        Ok(Request::Transaction { send, tx })
+            }),
+            Err(Fill::Upstream(e)) => {
+                let err = self.upstream_error(&turn.rid, e);
+                self.audit_error(turn, "upstream_error").await?;
+                Err(err)
+            }
+        }
     }
 
     /// The policy decides, and an allowed request's spend is reserved in the same critical
