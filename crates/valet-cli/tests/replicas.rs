@@ -4,12 +4,13 @@
 //! - a 1 000-unit cap, 600 concurrent `eth_signTransaction` of 10 % each, round-robin: exactly
 //!   10 signed, exactly 10 reservations in the store;
 //! - 300 `eth_signTransaction` over the three: nonces distinct and consecutive;
-//! - revocation through one replica: the very next request on every replica is `4100`,
-//!   whether the policy would allow it, deny it, or it only reads;
+//! - revocation by the command line, and the kill switch through one replica's admin API: the
+//!   very next request on every replica is `4100`, whether the policy would allow it, deny
+//!   it, or it only reads;
 //! - `kill -9` of one replica and a crash-restart of PostgreSQL (a private cluster on its own
 //!   port, so nobody else's server is touched) under load: service resumes by itself, every
-//!   signature a client received has its durable audit entry and reservation, nonces are
-//!   distinct, `valet audit verify` passes.
+//!   signature a client received has its durable audit entry and reservation, `valet audit
+//!   verify` passes.
 //!
 //! Each test works in its own PostgreSQL schema of `VALET_TEST_DATABASE_URL`'s database and
 //! skips (saying so) when that variable is unset.
@@ -362,6 +363,7 @@ async fn a_revocation_through_one_replica_refuses_the_next_request_on_every_one(
     };
     let mut cluster = Cluster::start(&schema).await;
     let (id, key) = cluster.issue("revoked", CAP);
+    let (_, other) = cluster.issue("killed", CAP);
     cluster.serve();
     let client = reqwest::Client::new();
     // Every replica has the key cached (and allows it) before the revocation.
@@ -394,6 +396,31 @@ async fn a_revocation_through_one_replica_refuses_the_next_request_on_every_one(
             assert_eq!(a["error"]["data"]["reason"], "revoked", "{a}");
         }
     }
+    // The kill switch through replica 2's admin API: the other key, on every replica.
+    for r in &cluster.replicas {
+        let ok = r.rpc(&client, &other, "eth_blockNumber", json!([])).await;
+        assert!(ok.get("result").is_some(), "{ok}");
+    }
+    let token = fs::read_to_string(cluster.home.path().join("admin.token")).unwrap();
+    let kill = cluster.replicas[2]
+        .url
+        .replace("/rpc", "/api/v1/keys/revoke-all");
+    let resp = client
+        .post(kill)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    for r in &cluster.replicas {
+        for (method, params) in [
+            ("eth_signTransaction", allowed.clone()),
+            ("eth_chainId", json!([])),
+        ] {
+            let a = r.rpc(&client, &other, method, params).await;
+            assert_eq!(code(&a), Some(4100), "{method} after the kill switch: {a}");
+        }
+    }
     drop(cluster);
     schema.drop().await;
 }
@@ -410,7 +437,12 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 impl PrivatePostgres {
     fn start() -> Option<Self> {
-        let usable = std::path::Path::new(PG_BIN).join("initdb").exists()
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let usable = root
+            && std::path::Path::new(PG_BIN).join("initdb").exists()
             && std::process::Command::new("id")
                 .arg("postgres")
                 .output()
@@ -605,17 +637,14 @@ async fn a_replica_killed_and_the_database_restarted_under_load_lose_nothing() {
             .fetch_one(&admin)
             .await
             .unwrap();
-    let mut nonces = BTreeSet::new();
+    // (Nonces are not compared here: signatures never broadcast are abandoned after 30 s and
+    // their nonces given back, which a slow run reaches; the first test checks them.)
     for raw in &received {
         let bytes = alloy::primitives::hex::decode(raw).unwrap();
         let tx = TxEnvelope::decode_2718(&mut bytes.as_slice()).unwrap();
         assert!(
             audited.contains(tx.tx_hash().as_slice()),
             "a signature without its audit entry"
-        );
-        assert!(
-            nonces.insert(alloy::consensus::Transaction::nonce(&tx)),
-            "a nonce twice"
         );
     }
     assert!(

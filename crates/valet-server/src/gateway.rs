@@ -46,6 +46,85 @@ pub(crate) struct KeyState {
     pub(crate) last_used: Option<Timestamp>,
     /// Requests since the ledger was last pruned.
     since_prune: u32,
+    /// On a shared store: the usage the key's latest decision read from the store (the
+    /// ledger above is then unused).
+    pub(crate) shared: Option<SharedUsage>,
+}
+
+/// A key's usage as a shared store summed it inside a decision: per window and asset the
+/// reserved total, the requests in the rate window, the pending transactions.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedUsage {
+    pub(crate) now: Timestamp,
+    /// The windows the store summed.
+    pub(crate) windows: Vec<u64>,
+    pub(crate) spent: Vec<(u64, valet_policy::Asset, alloy::primitives::U256)>,
+    pub(crate) requests: u64,
+    pub(crate) pending: u32,
+}
+
+impl SharedUsage {
+    /// What was reserved of `asset` in the window of `window` seconds.
+    pub(crate) fn spent_in(
+        &self,
+        asset: valet_policy::Asset,
+        window: u64,
+    ) -> alloy::primitives::U256 {
+        self.spent
+            .iter()
+            .find(|(w, a, _)| *w == window && *a == asset)
+            .map_or(alloy::primitives::U256::ZERO, |(_, _, total)| *total)
+    }
+
+    /// Adds an allowed request's spend to every window.
+    pub(crate) fn add(&mut self, spend: &valet_policy::Spend) {
+        for (asset, amount) in spend {
+            for w in &self.windows {
+                match self
+                    .spent
+                    .iter_mut()
+                    .find(|(sw, a, _)| sw == w && a == asset)
+                {
+                    Some(slot) => slot.2 = slot.2.saturating_add(*amount),
+                    None => self.spent.push((*w, *asset, *amount)),
+                }
+            }
+        }
+    }
+
+    /// The window (seconds, one the store summed) whose start, seen from `now` as the
+    /// evaluator computes it, is `since`.
+    fn window_of(&self, since: Timestamp) -> Option<u64> {
+        self.windows.iter().copied().find(|&w| {
+            let start = self
+                .now
+                .checked_sub(jiff::SignedDuration::from_secs(
+                    w.min(i64::MAX as u64) as i64
+                ))
+                .unwrap_or(Timestamp::MIN);
+            start == since
+        })
+    }
+}
+
+impl Usage for SharedUsage {
+    /// A window the store did not sum counts as unlimited use (fail closed): it was asked for
+    /// every window of the policy, so this never happens.
+    fn spent(&self, asset: valet_policy::Asset, since: Timestamp) -> alloy::primitives::U256 {
+        match self.window_of(since) {
+            Some(w) => self.spent_in(asset, w),
+            None => alloy::primitives::U256::MAX,
+        }
+    }
+
+    fn requests_since(&self, _since: Timestamp) -> u64 {
+        // Only one rate window per policy: the store counted inside it.
+        self.requests
+    }
+
+    fn pending(&self) -> u32 {
+        self.pending
+    }
 }
 
 /// A transaction signed for a key and not yet seen mined.
@@ -664,7 +743,10 @@ impl Gateway {
             .spend
             .iter()
             .map(|l| {
-                let used = state.ledger.spent(l.asset, since(l.window));
+                let used = match &state.shared {
+                    Some(usage) => usage.spent_in(l.asset, l.window),
+                    None => state.ledger.spent(l.asset, since(l.window)),
+                };
                 json!({
                     "asset": asset_name(l.asset),
                     "amount": l.amount.to_string(),
@@ -675,7 +757,10 @@ impl Gateway {
             })
             .collect();
         let rate = p.limits.rate.map(|r| {
-            let used = state.ledger.requests_since(since(r.window));
+            let used = match &state.shared {
+                Some(usage) => usage.requests,
+                None => state.ledger.requests_since(since(r.window)),
+            };
             json!({
                 "max_requests": r.max_requests,
                 "window": valet_policy::units::format_duration(r.window),
@@ -701,10 +786,7 @@ impl Gateway {
                 "max_value_per_tx": p.limits.max_value_per_tx.map(|v| v.to_string()),
                 "max_fee_per_gas": p.limits.max_fee_per_gas.map(|v| v.to_string()),
                 "max_pending": p.limits.max_pending,
-                "pending": match self.store.shared() {
-                    true => state.ledger.pending() as usize,
-                    false => state.pending.len(),
-                },
+                "pending": state.shared.as_ref().map_or(state.pending.len(), |u| u.pending as usize),
                 "spend": spend,
                 "rate": rate,
             },

@@ -216,11 +216,12 @@ pub struct KeyTruth {
     pub suspended: bool,
     /// When the key expires.
     pub expires_at: Timestamp,
-    /// The key's unreleased reservations made strictly after `now − horizon`, oldest first.
-    pub reservations: Vec<(Timestamp, Asset, U256)>,
-    /// The key's requests counted strictly after `now − horizon` (only when asked), oldest
-    /// first, not counting the one being decided.
-    pub requests: Vec<Timestamp>,
+    /// Per window asked for (seconds) and asset: the total of the key's unreleased
+    /// reservations made strictly after `now − window` (assets without any are absent).
+    pub spent: Vec<(u64, Asset, U256)>,
+    /// The key's requests counted strictly after `now − rate window` (0 without one), not
+    /// counting the one being decided.
+    pub requests: u64,
     /// The key's signed transactions not yet seen mined.
     pub pending: u32,
     /// The nonce allocated to an allowed request that asked for one ([`NonceClaim`]).

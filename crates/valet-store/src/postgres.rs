@@ -14,6 +14,16 @@ use std::time::Duration;
 /// would make the (strict) lock function return without locking.
 const LOCK_CHAIN: &str = "SELECT pg_advisory_xact_lock(hashtextextended('valet.audit:' || coalesce(current_schema(), ''), 0))";
 
+/// Per window (`$3`, seconds; named by its 1-based position) and asset, the total of key
+/// `$1`'s unreleased reservations made strictly after `$2 − window` (nanoseconds). A window's
+/// start is clamped like `sql::since_nanos`.
+const SPENT_IN_WINDOWS: &str = "SELECT w.i, r.asset, CAST(sum(CAST(r.amount AS numeric)) AS TEXT) \
+    FROM unnest(CAST($3 AS BIGINT[])) WITH ORDINALITY AS w(secs, i) \
+    JOIN reservations r ON r.key_id = $1 AND r.released = FALSE \
+    AND r.at > CAST(greatest(CAST($2 AS numeric) - CAST(w.secs AS numeric) * 1000000000, \
+                             -9223372036854775808) AS BIGINT) \
+    GROUP BY w.i, r.asset";
+
 /// A store in a PostgreSQL database (objects in the first schema of the search path).
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
@@ -84,6 +94,43 @@ impl PgStore {
             .begin()
             .await
             .map_err(|e| Error::db("starting a transaction", e))
+    }
+
+    /// Per window (seconds) and asset, the total of `key_id`'s unreleased reservations made
+    /// strictly after `now − window`, summed by the server (`numeric`: exact at any size).
+    async fn spent_in(
+        tx: &mut Transaction<'static, Postgres>,
+        key_id: &str,
+        now: i64,
+        windows: &[u64],
+    ) -> Result<Vec<(u64, valet_policy::Asset, alloy_primitives::U256)>> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let secs: Vec<i64> = windows
+            .iter()
+            .map(|w| i64::try_from(*w).unwrap_or(i64::MAX))
+            .collect();
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(SPENT_IN_WINDOWS)
+            .bind(key_id)
+            .bind(now)
+            .bind(&secs)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| Error::db(format_args!("summing the reservations of key {key_id}"), e))?;
+        rows.iter()
+            .map(|(i, asset, total)| {
+                // A sum beyond 256 bits (unlimited approvals add up) saturates, as in memory.
+                let (_, asset, _) = crate::sql::reservation(key_id, now, asset, "0")?;
+                let total = alloy_primitives::U256::from_str_radix(total, 10)
+                    .unwrap_or(alloy_primitives::U256::MAX);
+                let window = usize::try_from(*i - 1)
+                    .ok()
+                    .and_then(|i| windows.get(i))
+                    .ok_or_else(|| Error::corrupt("a window's total", format!("position {i}")))?;
+                Ok((*window, asset, total))
+            })
+            .collect()
     }
 
     /// A transaction that holds the audit chain's advisory lock.

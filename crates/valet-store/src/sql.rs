@@ -49,8 +49,8 @@ pub(crate) const RESUME_KEY: &str = "UPDATE keys SET suspended_at = NULL \
 pub(crate) const SELECT_RESERVATIONS: &str = "SELECT at, asset, amount FROM reservations \
     WHERE key_id = $1 AND released = FALSE AND at > $2 ORDER BY at, id";
 
-pub(crate) const SELECT_REQUESTS: &str =
-    "SELECT at FROM key_requests WHERE key_id = $1 AND at > $2 ORDER BY at";
+pub(crate) const COUNT_REQUESTS: &str =
+    "SELECT count(*) FROM key_requests WHERE key_id = $1 AND at > $2";
 pub(crate) const INSERT_REQUEST: &str = "INSERT INTO key_requests (key_id, at) VALUES ($1, $2)";
 /// Requests no window reaches any more.
 pub(crate) const PRUNE_REQUESTS: &str = "DELETE FROM key_requests WHERE key_id = $1 AND at <= $2";
@@ -328,6 +328,32 @@ fn asset_text(a: Asset) -> String {
         Asset::Native => "native".to_owned(),
         Asset::Token(t) => address_text(t),
     }
+}
+
+/// `now − window` in stored nanoseconds, clamped.
+pub(crate) fn since_nanos(now: i64, window_secs: u64) -> i64 {
+    let window = i64::try_from(window_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
+    now.saturating_sub(window)
+}
+
+/// Per window and asset, the total of `rows` (at in stored nanoseconds, asset, amount) made
+/// strictly after `now − window`.
+pub(crate) fn totals(
+    rows: &[(i64, Asset, U256)],
+    now: i64,
+    windows: &[u64],
+) -> Vec<(u64, Asset, U256)> {
+    let mut out: Vec<(u64, Asset, U256)> = Vec::new();
+    for &w in windows {
+        let since = since_nanos(now, w);
+        for (_, asset, amount) in rows.iter().filter(|(at, _, _)| *at > since) {
+            match out.iter_mut().find(|(ow, oa, _)| *ow == w && oa == asset) {
+                Some(slot) => slot.2 = slot.2.saturating_add(*amount),
+                None => out.push((w, *asset, *amount)),
+            }
+        }
+    }
+    out
 }
 
 /// A timestamp bound for reads: out-of-range values clamp (nothing is stored beyond them).
@@ -810,8 +836,8 @@ macro_rules! store_impl {
                 &self,
                 key_id: &str,
                 request_id: &str,
-                horizon_secs: u64,
-                count_request: bool,
+                windows: &[u64],
+                rate_window: Option<u64>,
                 nonce: Option<$crate::NonceClaim>,
                 decide: &mut $crate::Decider<'_>,
             ) -> $crate::Result<Option<$crate::KeyTruth>> {
@@ -839,27 +865,19 @@ macro_rules! store_impl {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(fail("reading the database clock for a decision"))?;
-                let horizon =
-                    i64::try_from(horizon_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
-                let since = now.saturating_sub(horizon);
-                let rows: Vec<(i64, String, String)> = sqlx::query_as(sql::SELECT_RESERVATIONS)
-                    .bind(key_id)
-                    .bind(since)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(fail("reading the reservations"))?;
-                let reservations = rows
-                    .iter()
-                    .map(|(at, asset, amount)| sql::reservation(key_id, *at, asset, amount))
-                    .collect::<$crate::Result<Vec<_>>>()?;
-                let requests: Vec<(i64,)> = match count_request {
-                    true => sqlx::query_as(sql::SELECT_REQUESTS)
-                        .bind(key_id)
-                        .bind(since)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(fail("reading the requests"))?,
-                    false => Vec::new(),
+                let spent = Self::spent_in(&mut tx, key_id, now, windows).await?;
+                let rate_since = rate_window.map(|w| sql::since_nanos(now, w));
+                let requests = match rate_since {
+                    Some(since) => {
+                        let (n,): (i64,) = sqlx::query_as(sql::COUNT_REQUESTS)
+                            .bind(key_id)
+                            .bind(since)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(fail("counting the requests"))?;
+                        u64::try_from(n).unwrap_or(0)
+                    }
+                    None => 0,
                 };
                 let (pending,): (i64,) = sqlx::query_as(sql::COUNT_PENDING)
                     .bind(key_id)
@@ -874,11 +892,8 @@ macro_rules! store_impl {
                     revoked: revoked.is_some(),
                     suspended: suspended.is_some(),
                     expires_at: at(expires_at, "expires_at")?,
-                    reservations,
-                    requests: requests
-                        .into_iter()
-                        .map(|(n,)| at(n, "request at"))
-                        .collect::<$crate::Result<Vec<_>>>()?,
+                    spent,
+                    requests,
                     pending: u32::try_from(pending).unwrap_or(u32::MAX),
                     nonce: None,
                 };
@@ -890,7 +905,7 @@ macro_rules! store_impl {
                             Some(Self::claim_nonce(&mut tx, claim, Some(key_id), now).await?);
                     }
                 }
-                if count_request {
+                if let Some(since) = rate_since {
                     sqlx::query(sql::PRUNE_REQUESTS)
                         .bind(key_id)
                         .bind(since)

@@ -78,6 +78,33 @@ impl SqliteStore {
         self.begin_write().await
     }
 
+    /// Per window (seconds) and asset, the total of `key_id`'s unreleased reservations made
+    /// strictly after `now − window`, summed here (SQLite has no exact 256-bit sum).
+    async fn spent_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        key_id: &str,
+        now: i64,
+        windows: &[u64],
+    ) -> Result<Vec<(u64, valet_policy::Asset, alloy_primitives::U256)>> {
+        let Some(widest) = windows.iter().max() else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(crate::sql::SELECT_RESERVATIONS)
+            .bind(key_id)
+            .bind(crate::sql::since_nanos(now, *widest))
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| Error::db(format_args!("reading the reservations of key {key_id}"), e))?;
+        let rows = rows
+            .iter()
+            .map(|(at, asset, amount)| {
+                let (_, asset, amount) = crate::sql::reservation(key_id, *at, asset, amount)?;
+                Ok((*at, asset, amount))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::sql::totals(&rows, now, windows))
+    }
+
     /// A transaction that already holds the database's write lock.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool

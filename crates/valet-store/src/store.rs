@@ -73,12 +73,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Decides one request of key `key_id` against the store's truth, in ONE transaction that
     /// locks the key's row: reads the database's clock, the key's revocation, suspension and
-    /// expiry, its unreleased reservations and (with `count_request`) its requests after
-    /// `now − horizon_secs`, and its pending transactions; calls `decide` with them once; for
+    /// expiry, the totals of its unreleased reservations inside each of `windows` (seconds),
+    /// with `rate_window` the number of its counted requests inside it, and its pending
+    /// transactions; calls `decide` with them once; for
     /// an allowed request inserts the spend it returns as reservations of `request_id` at that
     /// time and, with `nonce`, allocates the sender's next nonce and records it pending for
     /// the key (as [`next_nonce`](Store::next_nonce)); counts the request itself with
-    /// `count_request`; commits. Returns what was read (with the nonce), or `None` for an
+    /// `rate_window`; commits. Returns what was read (with the nonce), or `None` for an
     /// unknown key (nothing written). Calls for one key, from any process, are serialized by
     /// the row lock, so no two decisions ever see the same usage.
     ///
@@ -89,8 +90,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key_id: &str,
         request_id: &str,
-        horizon_secs: u64,
-        count_request: bool,
+        windows: &[u64],
+        rate_window: Option<u64>,
         nonce: Option<NonceClaim>,
         decide: &mut Decider<'_>,
     ) -> Result<Option<KeyTruth>>;

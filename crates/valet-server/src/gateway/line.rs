@@ -10,7 +10,10 @@
 //! reply; nothing leaves the process before the commit stage made the reservation and the
 //! audit entry durable.
 
-use super::{Caller, Fill, Gateway, KeyEntry, SignFailure, Signed, agent_record, lock, summarize};
+use super::{
+    Caller, Fill, Gateway, KeyEntry, SharedUsage, SignFailure, Signed, agent_record, lock,
+    summarize,
+};
 use crate::wire::{AuthFailure, RpcError};
 use alloy::dyn_abi::TypedData;
 use alloy::primitives::hex;
@@ -18,9 +21,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::{net::IpAddr, sync::Arc};
 use valet_keys::PresentedKey;
-use valet_policy::{
-    Context, Decision, Request, Spend, SpendLedger, Violation, ViolationCode, evaluate,
-};
+use valet_policy::{Context, Decision, Request, Spend, Violation, ViolationCode, evaluate};
 use valet_store::{AuditRecord, Batch, KeyTruth, NonceClaim, Reservation};
 
 /// Who is asking, for what, and under which id: what every audit record of one request
@@ -350,20 +351,21 @@ impl Gateway {
             }
             _ => None,
         };
+        let windows = spend_windows(policy);
         let mut decision = None;
         let truth = self
             .store
             .decide(
                 &entry.record.id,
                 &turn.rid,
-                policy.horizon(),
-                policy.limits.rate.is_some(),
+                &windows,
+                policy.limits.rate.map(|r| r.window),
                 claim,
                 &mut |truth| {
                     if truth.refused() {
                         return None;
                     }
-                    let usage = usage_of(truth);
+                    let usage = usage_of(truth, &windows);
                     let ctx = self.context(entry, turn, truth.now);
                     let d = evaluate(policy, request, &usage, &ctx);
                     let spend = match &d {
@@ -393,12 +395,14 @@ impl Gateway {
         let Some((decision, usage)) = decision else {
             return Err(self.internal(&turn.rid, "the store decided nothing"));
         };
-        // What valet_getPermissions shows is what this decision saw, plus its reservation.
-        let mut state = lock(&entry.state);
-        state.ledger = usage;
+        // What valet_getPermissions shows is what this decision saw, plus its own request.
+        let mut usage = usage;
         if let Decision::Allow(spend) = &decision {
-            state.ledger.reserve(spend, truth.now);
+            usage.add(spend);
         }
+        usage.requests += 1;
+        let mut state = lock(&entry.state);
+        state.shared = Some(usage);
         state.last_used = Some(turn.now);
         Ok((decision, truth.nonce))
     }
@@ -631,15 +635,21 @@ fn truth_refusal(truth: &KeyTruth) -> Option<AuthFailure> {
     }
 }
 
-/// The usage the evaluator reads, from what the store holds.
-fn usage_of(truth: &KeyTruth) -> SpendLedger {
-    let mut ledger = SpendLedger::new();
-    for (at, asset, amount) in &truth.reservations {
-        ledger.reserve(&vec![(*asset, *amount)], *at);
+/// The distinct windows of the policy's spend limits.
+fn spend_windows(policy: &valet_policy::Policy) -> Vec<u64> {
+    let mut windows: Vec<u64> = policy.limits.spend.iter().map(|l| l.window).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    windows
+}
+
+/// The usage the evaluator reads on a shared store: the totals the store summed per window.
+fn usage_of(truth: &KeyTruth, windows: &[u64]) -> SharedUsage {
+    SharedUsage {
+        now: truth.now,
+        windows: windows.to_vec(),
+        spent: truth.spent.clone(),
+        requests: truth.requests,
+        pending: truth.pending,
     }
-    for at in &truth.requests {
-        ledger.record_request(*at);
-    }
-    ledger.set_pending(truth.pending);
-    ledger
 }

@@ -63,6 +63,7 @@ conformance!(
     two_handles_to_one_database_never_fork_the_chain,
     decide_reserves_exactly_up_to_a_cap_across_two_handles,
     decide_reads_revocation_and_counts_requests,
+    decide_sums_reservations_per_window_and_asset,
     next_nonce_is_distinct_and_consecutive_across_two_handles,
     reap_nonces_rewinds_only_an_abandoned_lowest_nonce,
 );
@@ -929,11 +930,18 @@ async fn decide_reserves_exactly_up_to_a_cap_across_two_handles(h: Harness) {
                     floor: 3,
                 };
                 let truth = s
-                    .decide("k1", &format!("r{i}"), 3600, false, Some(claim), &mut |t| {
-                        let used: U256 = t.reservations.iter().map(|r| r.2).sum();
-                        let allowed = used + U256::from(1) <= U256::from(10);
-                        allowed.then(|| vec![(Asset::Native, U256::from(1))])
-                    })
+                    .decide(
+                        "k1",
+                        &format!("r{i}"),
+                        &[3600],
+                        None,
+                        Some(claim),
+                        &mut |t| {
+                            let used: U256 = t.spent.iter().map(|r| r.2).sum();
+                            let allowed = used + U256::from(1) <= U256::from(10);
+                            allowed.then(|| vec![(Asset::Native, U256::from(1))])
+                        },
+                    )
                     .await
                     .unwrap()
                     .expect("the key exists");
@@ -956,7 +964,7 @@ async fn decide_reserves_exactly_up_to_a_cap_across_two_handles(h: Harness) {
     assert_eq!(h.count("reservations").await, 10);
     assert_eq!(h.count("pending").await, 10, "pending as of the decision");
     let none = stores[1]
-        .decide("nope", "r", 60, false, None, &mut |_| {
+        .decide("nope", "r", &[60], None, None, &mut |_| {
             panic!("an unknown key is never decided")
         })
         .await
@@ -973,20 +981,16 @@ async fn decide_reads_revocation_and_counts_requests(h: Harness) {
         let store = Arc::clone(&h.store);
         async move {
             store
-                .decide("k1", "r", 60, count, None, &mut |_| None)
+                .decide("k1", "r", &[], count.then_some(60), None, &mut |_| None)
                 .await
                 .unwrap()
                 .unwrap()
         }
     };
-    assert!(decide(true).await.requests.is_empty());
-    assert_eq!(decide(true).await.requests.len(), 1);
+    assert_eq!(decide(true).await.requests, 0);
+    assert_eq!(decide(true).await.requests, 1);
     let third = decide(false).await;
-    assert_eq!(
-        third.requests.len(),
-        0,
-        "requests are read only when counted"
-    );
+    assert_eq!(third.requests, 0, "requests are read only when counted");
     assert!(
         third.now > t0() - jiff::SignedDuration::from_hours(24 * 365),
         "the database clock"
@@ -1047,4 +1051,56 @@ async fn reap_nonces_rewinds_only_an_abandoned_lowest_nonce(h: Harness) {
     assert!(rewound);
     assert_eq!(h.count("pending").await, 0);
     assert_eq!(h.store.next_nonce(sender, 1, 0, None).await.unwrap(), 2);
+}
+
+/// Totals per window and asset, releases excluded, huge windows clamped, big sums exact.
+async fn decide_sums_reservations_per_window_and_asset(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let token = Asset::Token(Address::repeat_byte(7));
+    let big = U256::from(u128::MAX);
+    let windows = [60, 3600, u64::MAX];
+    for (i, spend) in [
+        vec![(Asset::Native, U256::from(1))],
+        vec![(Asset::Native, U256::from(2)), (token, big)],
+        vec![(token, big)],
+        vec![(Asset::Native, U256::from(100))],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.store
+            .decide("k1", &format!("r{i}"), &windows, None, None, &mut |_| {
+                Some(spend.clone())
+            })
+            .await
+            .unwrap();
+    }
+    h.store
+        .append(Batch {
+            releases: vec!["r3".into()],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let truth = h
+        .store
+        .decide("k1", "r9", &windows, None, None, &mut |_| None)
+        .await
+        .unwrap()
+        .unwrap();
+    for w in windows {
+        let total = |asset| {
+            truth
+                .spent
+                .iter()
+                .find(|(tw, a, _)| *tw == w && *a == asset)
+                .map(|(_, _, t)| *t)
+        };
+        assert_eq!(total(Asset::Native), Some(U256::from(3)), "window {w}");
+        assert_eq!(total(token), Some(big * U256::from(2)), "window {w}");
+    }
+    assert_eq!(truth.spent.len(), 6, "{:?}", truth.spent);
 }
