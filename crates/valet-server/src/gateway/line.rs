@@ -72,7 +72,7 @@ impl Gateway {
         };
         let entry = self.authenticate(caller.token, &mut turn).await?;
         let normalized = self.normalize(&entry, params, &turn).await?;
-        let request = self.fill_request(normalized.request, &turn).await?;
+        let request = self.fill_request(&entry, normalized.request, &turn).await?;
         let (spend, nonce) = self.decide_and_reserve(&entry, &request, &turn).await?;
         let signed = self
             .sign_stage(&entry, &request, &spend, nonce, &turn)
@@ -217,6 +217,7 @@ impl Gateway {
             let why = "an on-chain key's transactions are relayed through the account contract: \
                        use eth_sendTransaction";
             let violations = vec![Violation::new(ViolationCode::MethodNotAllowed, why)];
+            self.refuse_if_refused_in_store(entry, turn).await?;
             return Err(self.deny(turn, summarize(&request), violations).await);
         }
         // The EIP-712 object the wallet will hash must parse before anything is reserved.
@@ -235,16 +236,25 @@ impl Gateway {
     }
 
     /// A transaction's missing chain id, gas and fees, from the node.
-    async fn fill_request(&self, request: Request, turn: &Turn<'_>) -> Result<Request, RpcError> {
+    async fn fill_request(
+        &self,
+        entry: &KeyEntry,
+        request: Request,
+        turn: &Turn<'_>,
+    ) -> Result<Request, RpcError> {
         let Request::Transaction { send, tx } = request else {
             return Ok(request);
         };
         match self.fill(tx, send).await {
             Ok(tx) => Ok(Request::Transaction { send, tx }),
-            Err(Fill::Simulation(why)) => Err(RpcError::Denied {
-                violations: vec![Violation::new(ViolationCode::SimulationFailed, why)],
-                request_id: turn.rid.clone(),
-            }),
+            Err(Fill::Simulation(why)) => {
+                // The chain may refuse it because the key was revoked on chain meanwhile.
+                self.refuse_if_refused_in_store(entry, turn).await?;
+                Err(RpcError::Denied {
+                    violations: vec![Violation::new(ViolationCode::SimulationFailed, why)],
+                    request_id: turn.rid.clone(),
+                })
+            }
             Err(Fill::Upstream(e)) => {
                 let err = self.upstream_error(&turn.rid, e);
                 self.audit_error(turn, "upstream_error").await?;
@@ -271,6 +281,7 @@ impl Gateway {
             Decision::Allow(spend) => return Ok((spend, nonce)),
             Decision::Deny(violations) => violations,
         };
+        self.refuse_if_refused_in_store(entry, turn).await?;
         let denied = self
             .deny(turn, summarize(request), violations.clone())
             .await;
@@ -448,8 +459,25 @@ impl Gateway {
             }
             SignFailure::Refused(why) => {
                 let violations = vec![Violation::new(ViolationCode::SimulationFailed, why)];
-                self.deny_releasing(turn, summarize(request), violations, releases)
-                    .await
+                match self.refuse_if_refused_in_store(entry, turn).await {
+                    Err(refused) => {
+                        // Refused with 4100: a shared store's reservation still goes back.
+                        if !releases.is_empty() {
+                            let batch = Batch {
+                                releases,
+                                ..Batch::default()
+                            };
+                            if let Err(e) = self.audit(batch).await {
+                                return Err(self.internal(&turn.rid, e));
+                            }
+                        }
+                        refused
+                    }
+                    Ok(()) => {
+                        self.deny_releasing(turn, summarize(request), violations, releases)
+                            .await
+                    }
+                }
             }
         })
     }
@@ -563,6 +591,29 @@ impl Gateway {
                 Err(RpcError::MethodNotFound(turn.method.to_string()))
             }
         }
+    }
+
+    /// Before any 4001: the key's revocation and suspension are read from the store (another
+    /// process, or the command line writing to the store, may have changed them), and a key
+    /// refused there is answered 4100 instead: a revoked key never gets a 4001. Only denials
+    /// pay this read; an allowed request is checked when its entry commits.
+    async fn refuse_if_refused_in_store(
+        &self,
+        entry: &KeyEntry,
+        turn: &Turn<'_>,
+    ) -> Result<(), RpcError> {
+        let reason = match self.store.key(&entry.record.id).await {
+            Ok(None) => AuthFailure::Revoked,
+            Ok(Some(k)) if k.revoked_at.is_some() => AuthFailure::Revoked,
+            Ok(Some(k)) if k.suspended_at.is_some() => AuthFailure::Suspended,
+            Ok(Some(_)) => return Ok(()),
+            Err(e) => return Err(self.internal(&turn.rid, e)),
+        };
+        match reason {
+            AuthFailure::Revoked => lock(&entry.state).revoked = true,
+            _ => entry.watch.set_suspended(true),
+        }
+        Err(self.refuse(turn, reason).await)
     }
 
     /// Audits a denial and returns its 4001 (or an internal error if it cannot be audited).

@@ -250,6 +250,12 @@ async fn refused_keys_get_4100_with_the_reason() {
     let now = jiff::Timestamp::now();
     let audit = valet_server::admin_record(now, "key.revoke", Some(&id), json!({}));
     assert!(env.store.revoke_key(&id, now, audit).await.unwrap());
+    // Even a request the policy denies (read-only key, a send) gets 4100, never 4001.
+    let send = json!([{ "to": "0x00000000000000000000000000000000000000bb", "value": "0x1", "gas": "0x5208" }]);
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_signTransaction", send).await),
+        (Some(4100), Some("revoked".into()))
+    );
     assert_eq!(
         reason(&env.rpc(&key, "eth_chainId", json!([])).await),
         (Some(4100), Some("revoked".into()))
