@@ -22,6 +22,17 @@
 //! 10% drop), and how many of the measured requests' events each subscriber received. The
 //! table above that ratio is from the run with subscribers.
 //!
+//! With `VALET_LOAD_REPLICAS=N` (N > 0) and `VALET_LOAD_DATABASE_URL=postgres://…` it runs N
+//! `valet serve` replicas of one home on a fresh schema of that database instead (SPEC
+//! section 7), issues `VALET_LOAD_KEYS` (8) keys, and spreads the connections round-robin
+//! over replicas and keys; it prints signed requests/s and p50/p99 across keys and per key,
+//! the replicas' CPU and PostgreSQL's, and what `valet audit verify` says:
+//!
+//! ```sh
+//! VALET_LOAD_REPLICAS=3 VALET_LOAD_DATABASE_URL=$(tools/postgres.sh) \
+//!     cargo bench -p valet-cli --bench gateway_load
+//! ```
+//!
 //! The load generator runs on the same machine and takes CPU from the gateway; the figures
 //! are a floor, not a ceiling.
 
@@ -93,10 +104,24 @@ fn main() -> anyhow::Result<()> {
     let warmup = env_num("VALET_LOAD_WARMUP_SECS", 2);
     let conns = env_num("VALET_LOAD_CONNS", 64).max(1) as usize;
     let sse = env_num("VALET_LOAD_SSE", 0) as usize;
+    let replicas = env_num("VALET_LOAD_REPLICAS", 0) as usize;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if replicas > 0 {
+        let db = std::env::var("VALET_LOAD_DATABASE_URL")
+            .context("VALET_LOAD_REPLICAS needs VALET_LOAD_DATABASE_URL=postgres://…")?;
+        let keys = env_num("VALET_LOAD_KEYS", 8).max(1) as usize;
+        let shape = Shape {
+            secs,
+            warmup,
+            conns,
+            replicas,
+            keys,
+        };
+        return runtime.block_on(replicated::run(shape, &db));
+    }
     runtime.block_on(run(secs, warmup, conns, sse))
 }
 
@@ -141,8 +166,14 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Starts `valet serve` and waits until it accepts connections.
 async fn serve(home: &Path, port: u16, log: &Path) -> anyhow::Result<Proc> {
+    serve_on(home, port, log, &[]).await
+}
+
+/// Starts `valet serve <args>` and waits until it accepts connections on `port`.
+async fn serve_on(home: &Path, port: u16, log: &Path, args: &[&str]) -> anyhow::Result<Proc> {
     let child = valet(home)
         .arg("serve")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(fs::File::create(log)?)
         .spawn()
@@ -767,4 +798,244 @@ async fn subscribe(listen: &str, admin_token: &str, n: usize) -> anyhow::Result<
         dropped,
         tasks,
     })
+}
+
+/// The shape of a run over several replicas.
+struct Shape {
+    secs: u64,
+    warmup: u64,
+    conns: usize,
+    replicas: usize,
+    keys: usize,
+}
+
+/// Several `valet serve` replicas on one PostgreSQL (`VALET_LOAD_REPLICAS`).
+mod replicated {
+    use super::*;
+
+    /// The body of every request: a signature of a 1-wei send with gas and fees given.
+    fn body(wallet: &str, chain_id: u64) -> &'static str {
+        Box::leak(
+            json!({
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_signTransaction",
+                "params": [{
+                    "from": wallet,
+                    "to": TO,
+                    "value": "0x1",
+                    "gas": "0x5208",
+                    "maxFeePerGas": "0x3b9aca00",
+                    "maxPriorityFeePerGas": "0x3b9aca00",
+                    "chainId": format!("0x{chain_id:x}"),
+                    "type": "0x2",
+                }],
+            })
+            .to_string()
+            .into_boxed_str(),
+        )
+    }
+
+    /// A fresh schema of `base`'s database, and the URL that uses it.
+    async fn schema(base: &str) -> anyhow::Result<(sqlx::PgPool, String, String)> {
+        let admin = sqlx::PgPool::connect(base)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let name = format!(
+            "valet_load_{}_{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ u128::from(rand::random::<u32>())
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&admin)
+            .await?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok((
+            admin,
+            format!("{base}{sep}options[search_path]={name}"),
+            name,
+        ))
+    }
+
+    /// CPU seconds (user + system) of every `postgres` process, from /proc.
+    fn postgres_cpu() -> f64 {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return f64::NAN;
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "postgres")
+            })
+            .filter_map(proc_cpu_secs)
+            .map(|(u, s)| u + s)
+            .sum()
+    }
+
+    pub(super) async fn run(shape: Shape, base: &str) -> anyhow::Result<()> {
+        let Shape {
+            secs,
+            warmup,
+            conns,
+            replicas,
+            keys,
+        } = shape;
+        println!(
+            "gateway_load: {replicas} replicas on one PostgreSQL, {keys} keys, {conns} keep-alive \
+             connections round-robin, eth_signTransaction, {warmup} s warm-up, {secs} s measured"
+        );
+        let anvil = valet_chain::Anvil::spawn()
+            .await
+            .context("anvil starts (run ./tools/install.sh)")?;
+        let (admin, url, name) = schema(base).await?;
+        let tmp = tempfile::tempdir()?;
+        let home: PathBuf = tmp.path().join("home");
+        let init: Value = serde_json::from_str(&run_valet(
+            &home,
+            &[
+                "init",
+                "--rpc-url",
+                &anvil.url(),
+                "--database-url",
+                &url,
+                "--json",
+            ],
+        )?)?;
+        let wallet = init["wallet"]
+            .as_str()
+            .context("init names the wallet")?
+            .to_string();
+        let chain = anvil.chain_id().to_string();
+        let mut tokens = vec![];
+        for k in 0..keys {
+            let issued: Value = serde_json::from_str(&run_valet(
+                &home,
+                &[
+                    "key",
+                    "issue",
+                    "--name",
+                    &format!("load{k}"),
+                    "--profile",
+                    "full-access",
+                    "--chain",
+                    &chain,
+                    "--expires",
+                    "24h",
+                    "--spend",
+                    "native:1000000000ether/24h",
+                    "--json",
+                ],
+            )?)?;
+            tokens.push(
+                issued["agent_key"]
+                    .as_str()
+                    .context("agent_key")?
+                    .to_string(),
+            );
+        }
+        let mut procs = vec![];
+        let mut urls = vec![];
+        for r in 0..replicas {
+            let port = free_port()?;
+            let listen = format!("127.0.0.1:{port}");
+            let log = tmp.path().join(format!("serve-{r}.log"));
+            procs.push(serve_on(&home, port, &log, &["--listen", &listen]).await?);
+            urls.push(format!("http://{listen}/rpc"));
+        }
+        let pids: Vec<u32> = procs.iter().map(|p| p.0.id()).collect();
+        let body = body(&wallet, anvil.chain_id());
+
+        let phase = Arc::new(AtomicU8::new(WARMUP));
+        let tasks: Vec<_> = (0..conns)
+            .map(|c| {
+                let (url, token) = (urls[c % replicas].clone(), tokens[c % keys].clone());
+                tokio::spawn(connection(url, token, body, phase.clone()))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(warmup)).await;
+        let cpu = |pids: &[u32]| -> f64 {
+            pids.iter()
+                .filter_map(|p| proc_cpu_secs(*p))
+                .map(|(u, s)| u + s)
+                .sum()
+        };
+        let (cpu0, pg0, load0) = (cpu(&pids), postgres_cpu(), loadavg());
+        let t0 = Instant::now();
+        phase.store(MEASURE, Ordering::Release);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        phase.store(STOP, Ordering::Release);
+        let window = t0.elapsed().as_secs_f64();
+        let (cpu1, pg1, load1) = (cpu(&pids), postgres_cpu(), loadavg());
+        let mut per_key: Vec<Vec<u32>> = vec![vec![]; keys];
+        let (mut errors, mut first_error) = (0, None);
+        for (c, t) in tasks.into_iter().enumerate() {
+            let s = t.await?;
+            per_key[c % keys].extend(s.latencies);
+            errors += s.errors;
+            first_error = first_error.or(s.first_error);
+        }
+        let mut all: Vec<u32> = per_key.iter().flatten().copied().collect();
+        all.sort_unstable();
+        println!();
+        println!("{:<34} {:>14}", "figure", "measured");
+        println!(
+            "{:<34} {:>14.0}   (target >= 3000)",
+            "signed requests/s, all keys",
+            all.len() as f64 / window
+        );
+        println!(
+            "{:<34} {:>14.2}",
+            "latency p50 (ms)",
+            percentile(&all, 0.50)
+        );
+        println!(
+            "{:<34} {:>14.2}   (target <= 50)",
+            "latency p99 (ms)",
+            percentile(&all, 0.99)
+        );
+        println!(
+            "{:<34} {:>14}",
+            "requests measured / errors",
+            format!("{} / {errors}", all.len())
+        );
+        for (k, l) in per_key.iter_mut().enumerate() {
+            l.sort_unstable();
+            println!(
+                "{:<34} {:>14}",
+                format!("key {k}: req/s, p99 (ms)"),
+                format!("{:.0}, {:.2}", l.len() as f64 / window, percentile(l, 0.99))
+            );
+        }
+        println!(
+            "{:<34} {:>14.2}",
+            "replicas' CPU (cores)",
+            (cpu1 - cpu0) / window
+        );
+        println!(
+            "{:<34} {:>14.2}",
+            "PostgreSQL CPU (cores)",
+            (pg1 - pg0) / window
+        );
+        println!(
+            "{:<34} {:>14}",
+            "machine load average (1 min)",
+            format!("{load0} -> {load1}")
+        );
+        if let Some(e) = &first_error {
+            println!("first error: {}", e.chars().take(300).collect::<String>());
+        }
+        drop(procs);
+        let verify = valet(&home).args(["audit", "verify"]).output()?;
+        println!(
+            "valet audit verify: {} ({})",
+            String::from_utf8_lossy(&verify.stdout).trim(),
+            verify.status
+        );
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+            .execute(&admin)
+            .await;
+        ensure!(verify.status.success(), "the audit log does not verify");
+        drop(anvil);
+        Ok(())
+    }
 }

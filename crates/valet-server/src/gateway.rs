@@ -1,7 +1,10 @@
-//! The gateway's state and the straight line one agent request follows:
-//! auth → normalize → (fill) → evaluate + reserve → durable audit → sign → broadcast → reply.
+//! The gateway's state and what the request line ([`line`]) calls on: the key cache, the
+//! group commit, filling, signing (nonces in memory, or from a shared store), release or
+//! broadcast, and the reaper.
 
-use crate::wire::{AuthFailure, RpcError};
+mod line;
+
+use crate::wire::RpcError;
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
     eips::eip2718::Encodable2718,
@@ -12,16 +15,16 @@ use serde_json::{Value, json};
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 use tokio::sync::broadcast;
 use valet_chain::{NonceManager, Upstream};
-use valet_keys::{PresentedKey, Wallet};
-use valet_policy::{
-    Context, Decision, Policy, Request, SpendLedger, TxRequest, Usage, Violation, ViolationCode,
-    evaluate,
-};
-use valet_store::{AuditRecord, Batch, GroupCommit, KeyRecord, Reservation, Store};
+use valet_keys::Wallet;
+use valet_policy::{Policy, Request, SpendLedger, TxRequest, Usage};
+use valet_store::{AuditRecord, Batch, GroupCommit, KeyRecord, Store};
 
 /// One agent key as the gateway holds it: its record, its parsed policy and its live usage.
 pub(crate) struct KeyEntry {
@@ -43,6 +46,85 @@ pub(crate) struct KeyState {
     pub(crate) last_used: Option<Timestamp>,
     /// Requests since the ledger was last pruned.
     since_prune: u32,
+    /// On a shared store: the usage the key's latest decision read from the store (the
+    /// ledger above is then unused).
+    pub(crate) shared: Option<SharedUsage>,
+}
+
+/// A key's usage as a shared store summed it inside a decision: per window and asset the
+/// reserved total, the requests in the rate window, the pending transactions.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedUsage {
+    pub(crate) now: Timestamp,
+    /// The windows the store summed.
+    pub(crate) windows: Vec<u64>,
+    pub(crate) spent: Vec<(u64, valet_policy::Asset, alloy::primitives::U256)>,
+    pub(crate) requests: u64,
+    pub(crate) pending: u32,
+}
+
+impl SharedUsage {
+    /// What was reserved of `asset` in the window of `window` seconds.
+    pub(crate) fn spent_in(
+        &self,
+        asset: valet_policy::Asset,
+        window: u64,
+    ) -> alloy::primitives::U256 {
+        self.spent
+            .iter()
+            .find(|(w, a, _)| *w == window && *a == asset)
+            .map_or(alloy::primitives::U256::ZERO, |(_, _, total)| *total)
+    }
+
+    /// Adds an allowed request's spend to every window.
+    pub(crate) fn add(&mut self, spend: &valet_policy::Spend) {
+        for (asset, amount) in spend {
+            for w in &self.windows {
+                match self
+                    .spent
+                    .iter_mut()
+                    .find(|(sw, a, _)| sw == w && a == asset)
+                {
+                    Some(slot) => slot.2 = slot.2.saturating_add(*amount),
+                    None => self.spent.push((*w, *asset, *amount)),
+                }
+            }
+        }
+    }
+
+    /// The window (seconds, one the store summed) whose start, seen from `now` as the
+    /// evaluator computes it, is `since`.
+    fn window_of(&self, since: Timestamp) -> Option<u64> {
+        self.windows.iter().copied().find(|&w| {
+            let start = self
+                .now
+                .checked_sub(jiff::SignedDuration::from_secs(
+                    w.min(i64::MAX as u64) as i64
+                ))
+                .unwrap_or(Timestamp::MIN);
+            start == since
+        })
+    }
+}
+
+impl Usage for SharedUsage {
+    /// A window the store did not sum counts as unlimited use (fail closed): it was asked for
+    /// every window of the policy, so this never happens.
+    fn spent(&self, asset: valet_policy::Asset, since: Timestamp) -> alloy::primitives::U256 {
+        match self.window_of(since) {
+            Some(w) => self.spent_in(asset, w),
+            None => alloy::primitives::U256::MAX,
+        }
+    }
+
+    fn requests_since(&self, _since: Timestamp) -> u64 {
+        // Only one rate window per policy: the store counted inside it.
+        self.requests
+    }
+
+    fn pending(&self) -> u32 {
+        self.pending
+    }
 }
 
 /// A transaction signed for a key and not yet seen mined.
@@ -105,6 +187,8 @@ pub struct Gateway {
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) onchain: Option<crate::onchain::Onchain>,
     unknown_keys: Mutex<UnknownKeyBudget>,
+    /// On a shared store: read the node's pending count before the next nonce.
+    nonce_floor_stale: AtomicBool,
     pub(crate) monitor: crate::anomaly::Monitor,
 }
 
@@ -162,6 +246,7 @@ impl Gateway {
             metrics: crate::metrics::Metrics::default(),
             onchain: parts.onchain,
             unknown_keys: Mutex::new(HashMap::new()),
+            nonce_floor_stale: AtomicBool::new(true),
             monitor: crate::anomaly::Monitor::new(anomaly),
         })
     }
@@ -272,339 +357,6 @@ impl Gateway {
         crate::wire::response(&id, result)
     }
 
-    async fn dispatch(&self, caller: &Caller<'_>, req: &Value) -> Result<Value, RpcError> {
-        let Some(method) = req.get("method").and_then(Value::as_str) else {
-            return Err(RpcError::InvalidRequest("`method` must be a string".into()));
-        };
-        if method.is_empty() || method.len() > 64 || method.chars().any(char::is_control) {
-            return Err(RpcError::InvalidRequest(
-                "`method` is not a method name".into(),
-            ));
-        }
-        if req.get("jsonrpc").is_some_and(|v| v != "2.0") {
-            return Err(RpcError::InvalidRequest("`jsonrpc` must be \"2.0\"".into()));
-        }
-        let params = req.get("params").unwrap_or(&Value::Null);
-        let rid = request_id();
-        let now = Timestamp::now();
-
-        // 1. The agent key.
-        let presented = caller.token.and_then(PresentedKey::parse);
-        let entry = match &presented {
-            Some(p) => self.key(&p.id).await.map_err(|e| self.internal(&rid, e))?,
-            None => None,
-        };
-        let entry = match (entry, &presented) {
-            (Some(entry), Some(p)) if p.matches(&entry.record.secret_hash) => entry,
-            _ => {
-                if let Some(unaudited) = self.unknown_key_budget(caller.ip, now) {
-                    let mut detail = json!({ "unauthorized": AuthFailure::Unknown.as_str() });
-                    if unaudited > 0 {
-                        detail["unaudited_before"] = json!(unaudited);
-                    }
-                    let record = agent_record(&rid, now, None, method, caller.ip, "deny", detail);
-                    self.audit_one(&rid, record).await?;
-                }
-                return Err(RpcError::Unauthorized(AuthFailure::Unknown));
-            }
-        };
-        let key_id = entry.record.id.clone();
-        self.recheck_suspension(&entry).await;
-        let refusal = {
-            let state = lock(&entry.state);
-            if state.revoked {
-                Some(AuthFailure::Revoked)
-            } else if now >= entry.record.expires_at {
-                Some(AuthFailure::Expired)
-            } else if entry.watch.is_suspended() {
-                Some(AuthFailure::Suspended)
-            } else if !entry.policy.ip_allow.is_empty()
-                && !caller
-                    .ip
-                    .is_some_and(|ip| entry.policy.ip_allow.iter().any(|n| n.contains(&ip)))
-            {
-                Some(AuthFailure::IpNotAllowed)
-            } else {
-                None
-            }
-        };
-        if let Some(reason) = refusal {
-            self.audit_auth(&rid, now, Some(&key_id), method, caller.ip, reason)
-                .await?;
-            return Err(RpcError::Unauthorized(reason));
-        }
-        // Anomalies (new address, rate spike); under `on_anomaly = "suspend"` this request is
-        // the first one refused.
-        if self.screen(&entry, caller.ip, now, &rid).await {
-            let reason = AuthFailure::Suspended;
-            self.audit_auth(&rid, now, Some(&key_id), method, caller.ip, reason)
-                .await?;
-            return Err(RpcError::Unauthorized(reason));
-        }
-
-        // 2. Normalize.
-        let wallet = self.wallet.address();
-        let request = match Request::from_json_rpc(method, params, wallet) {
-            Ok(Request::Unsupported) => {
-                self.audit_error(&rid, now, &key_id, method, caller.ip, "method not found")
-                    .await?;
-                return Err(RpcError::MethodNotFound(method.to_string()));
-            }
-            Ok(r) => r,
-            Err(e) => {
-                self.audit_error(&rid, now, &key_id, method, caller.ip, &e.0)
-                    .await?;
-                return Err(RpcError::InvalidParams(e.0));
-            }
-        };
-        let request = match request {
-            Request::Transaction { send, tx } => Request::Transaction {
-                send,
-                tx: self.fill(tx, send).await.map_err(|e| match e {
-                    Fill::Simulation(why) => RpcError::Denied {
-                        violations: vec![Violation::new(ViolationCode::SimulationFailed, why)],
-                        request_id: rid.clone(),
-                    },
-                    Fill::Upstream(e) => self.internal(&rid, e),
-                })?,
-            },
-            other => other,
-        };
-
-        // An on-chain key's transactions are relayed `executeWithKey` calls: there is no
-        // wallet-signed transaction to hand back.
-        if entry.record.mode == valet_store::KeyMode::Onchain
-            && matches!(request, Request::Transaction { send: false, .. })
-        {
-            let violations = vec![Violation::new(
-                ViolationCode::MethodNotAllowed,
-                "an on-chain key's transactions are relayed through the account contract: \
-                 use eth_sendTransaction",
-            )];
-            return self
-                .deny(
-                    &rid,
-                    now,
-                    &key_id,
-                    method,
-                    caller.ip,
-                    summarize(&request),
-                    violations,
-                )
-                .await;
-        }
-
-        // The EIP-712 object the wallet will hash must parse before anything is reserved.
-        let typed = match &request {
-            Request::TypedData(_) => match typed_data_param(params) {
-                Some(data) => Some(data),
-                None => {
-                    let why = "typed data does not parse as EIP-712";
-                    self.audit_error(&rid, now, &key_id, method, caller.ip, why)
-                        .await?;
-                    return Err(RpcError::InvalidParams(why.into()));
-                }
-            },
-            _ => None,
-        };
-
-        // 3. Decide and reserve, under the key's lock.
-        let ctx = Context {
-            wallet,
-            chain_id: self.upstream.chain_id(),
-            now,
-            issued_at: entry.record.created_at,
-            client_ip: caller.ip,
-            revoked: false,
-        };
-        let decision = {
-            let mut state = lock(&entry.state);
-            let pending = state.pending.len() as u32;
-            state.ledger.set_pending(pending);
-            let decision = evaluate(&entry.policy, &request, &state.ledger, &ctx);
-            state.ledger.record_request(now);
-            state.last_used = Some(now);
-            state.since_prune += 1;
-            if state.since_prune >= 1024 {
-                state.since_prune = 0;
-                let horizon = jiff::SignedDuration::from_secs(entry.policy.horizon() as i64);
-                state
-                    .ledger
-                    .prune(now.checked_sub(horizon).unwrap_or(Timestamp::MIN));
-            }
-            if let Decision::Allow(spend) = &decision {
-                state.ledger.reserve(spend, now);
-            }
-            decision
-        };
-        let summary = summarize(&request);
-        // The decision is filled in below, allow or deny.
-        let mut record = agent_record(&rid, now, Some(&key_id), method, caller.ip, "deny", summary);
-        let spend = match decision {
-            Decision::Deny(violations) => {
-                record.decision = Some("deny".into());
-                record.violations = violations
-                    .iter()
-                    .map(|v| v.code.as_str().to_string())
-                    .collect();
-                record.detail["messages"] =
-                    json!(violations.iter().map(|v| &v.message).collect::<Vec<_>>());
-                self.audit(Batch {
-                    audit: vec![record],
-                    ..Batch::default()
-                })
-                .await
-                .map_err(|e| self.internal(&rid, e))?;
-                self.screen_denial(&entry, &violations, caller.ip, now, &rid)
-                    .await;
-                if violations
-                    .iter()
-                    .any(|v| v.code == ViolationCode::RateLimited)
-                {
-                    let window = entry.policy.limits.rate.map_or(1, |r| r.window);
-                    return Err(RpcError::RateLimited {
-                        retry_after_ms: window.saturating_mul(1000),
-                    });
-                }
-                return Err(RpcError::Denied {
-                    violations,
-                    request_id: rid,
-                });
-            }
-            Decision::Allow(spend) => spend,
-        };
-
-        // 4. A transaction is signed now, inside this process, so that its hash and nonce are
-        //    in the same durable entry as its reservation. Nothing leaves the process before
-        //    that entry is durable.
-        record.decision = Some("allow".into());
-        let signed = match &request {
-            Request::Transaction { tx, .. } => {
-                let send = matches!(request, Request::Transaction { send: true, .. });
-                let signed = match self.sign(&entry, tx, now, send).await {
-                    Ok(signed) => signed,
-                    Err(e) => {
-                        // Nothing was signed (no nonce from the node, say): nothing stays reserved.
-                        lock(&entry.state).ledger.release(&spend, now);
-                        return match e {
-                            SignFailure::Internal(e) => Err(self.internal(&rid, e)),
-                            SignFailure::Refused(why) => {
-                                let violations =
-                                    vec![Violation::new(ViolationCode::SimulationFailed, why)];
-                                self.deny(
-                                    &rid,
-                                    now,
-                                    &key_id,
-                                    method,
-                                    caller.ip,
-                                    summarize(&request),
-                                    violations,
-                                )
-                                .await
-                            }
-                        };
-                    }
-                };
-                record.tx_hash = Some(signed.hash);
-                record.detail["nonce"] = json!(signed.nonce);
-                Some(signed)
-            }
-            _ => None,
-        };
-        let reservations = spend
-            .iter()
-            .map(|(asset, amount)| Reservation {
-                key_id: key_id.clone(),
-                request_id: rid.clone(),
-                at: now,
-                asset: *asset,
-                amount: *amount,
-            })
-            .collect();
-        let batch = Batch {
-            reservations,
-            audit: vec![record],
-            ..Batch::default()
-        };
-        let revoked_in_store = self
-            .commit(batch, Some(&key_id))
-            .await
-            .map_err(|e| self.internal(&rid, e))?;
-
-        entry.watch.add_spend(&spend);
-
-        // A revocation or suspension committed before this entry, by this gateway or any
-        // other process sharing the store, wins: nothing is signed for it.
-        let refused = if revoked_in_store {
-            Some(self.refusal_in_store(&entry).await)
-        } else if lock(&entry.state).revoked {
-            Some(AuthFailure::Revoked)
-        } else if entry.watch.is_suspended() {
-            Some(AuthFailure::Suspended)
-        } else {
-            None
-        };
-        if let Some(reason) = refused {
-            // A broadcast's leased nonce goes back unused; a returned signature's nonce stays
-            // consumed until the reaper sees it abandoned.
-            drop(signed);
-            self.audit_auth(
-                &rid,
-                Timestamp::now(),
-                Some(&key_id),
-                method,
-                caller.ip,
-                reason,
-            )
-            .await?;
-            return Err(RpcError::Unauthorized(reason));
-        }
-
-        // 5. Answer: sign, broadcast, pass through.
-        match request {
-            Request::Local(m) => {
-                let mut v = self.local(m, &entry, now);
-                if m == "valet_getPermissions" {
-                    v["onchain"] = self.onchain_state(&entry.record, &entry.policy).await;
-                }
-                Ok(v)
-            }
-            Request::Read(m) => self
-                .upstream
-                .forward(m, params)
-                .await
-                .map_err(|e| self.upstream_error(&rid, e)),
-            Request::Transaction { send, .. } => {
-                let Some(signed) = signed else {
-                    return Err(self.internal(&rid, "transaction was not signed"));
-                };
-                self.release(&entry, &rid, now, send, signed, spend, caller.ip)
-                    .await
-            }
-            Request::TypedData(_) => {
-                let Some(data) = typed else {
-                    return Err(self.internal(&rid, "typed data was not parsed"));
-                };
-                let sig = self
-                    .wallet
-                    .sign_typed_data(&data)
-                    .map_err(|e| self.internal(&rid, e))?;
-                Ok(json!(hex::encode_prefixed(sig.as_bytes())))
-            }
-            Request::PersonalSign(message) => {
-                let sig = self
-                    .wallet
-                    .sign_message(&message)
-                    .map_err(|e| self.internal(&rid, e))?;
-                Ok(json!(hex::encode_prefixed(sig.as_bytes())))
-            }
-            // Denied above by every policy; never reached with an allow.
-            Request::EthSign | Request::SendRawTransaction | Request::Unsupported => {
-                Err(RpcError::MethodNotFound(method.to_string()))
-            }
-        }
-    }
-
     /// Whether a request without a valid key from `ip` is audited now (see
     /// [`UNKNOWN_KEY_AUDITS_PER_MINUTE`]); `Some(n)` with the `n` requests left unaudited
     /// since the last audited one.
@@ -647,43 +399,13 @@ impl Gateway {
                 message,
                 data,
             },
-            other => self.internal(rid, other),
+            other => {
+                tracing::error!(target: "valet::gateway", request_id = rid, error = %other, "upstream node unreachable");
+                RpcError::UpstreamUnreachable {
+                    request_id: rid.to_string(),
+                }
+            }
         }
-    }
-
-    async fn audit_auth(
-        &self,
-        rid: &str,
-        now: Timestamp,
-        key_id: Option<&str>,
-        method: &str,
-        ip: Option<IpAddr>,
-        reason: AuthFailure,
-    ) -> Result<(), RpcError> {
-        let detail = json!({ "unauthorized": reason.as_str() });
-        let record = agent_record(rid, now, key_id, method, ip, "deny", detail);
-        self.audit_one(rid, record).await
-    }
-
-    async fn audit_error(
-        &self,
-        rid: &str,
-        now: Timestamp,
-        key_id: &str,
-        method: &str,
-        ip: Option<IpAddr>,
-        error: &str,
-    ) -> Result<(), RpcError> {
-        let record = agent_record(
-            rid,
-            now,
-            Some(key_id),
-            method,
-            ip,
-            "error",
-            json!({ "error": error }),
-        );
-        self.audit_one(rid, record).await
     }
 
     async fn audit_one(&self, rid: &str, record: AuditRecord) -> Result<(), RpcError> {
@@ -728,19 +450,33 @@ impl Gateway {
         Ok(tx)
     }
 
-    /// Takes the next nonce and signs. A signature to return (`eth_signTransaction`) consumes
-    /// its nonce at once; one to broadcast keeps the nonce leased until the node has it.
+    /// Takes the next nonce (on a shared store: `nonce`, allocated with the decision) and
+    /// signs. A signature to return (`eth_signTransaction`) consumes its nonce at once; one to
+    /// broadcast keeps the nonce leased until the node has it.
     async fn sign(
         &self,
         entry: &KeyEntry,
         tx: &TxRequest,
         now: Timestamp,
         send: bool,
+        nonce: Option<u64>,
     ) -> Result<Signed, SignFailure> {
         if entry.record.mode == valet_store::KeyMode::Onchain {
             return self.sign_relayed(entry, tx, now).await;
         }
         let internal = |e: &dyn std::fmt::Display| SignFailure::Internal(e.to_string());
+        if self.store.shared() {
+            // Allocated with the decision (and pending for the key there).
+            let nonce = nonce.ok_or_else(|| internal(&"no nonce was allocated"))?;
+            let envelope = self.build_and_sign(tx, nonce).map_err(|e| internal(&e))?;
+            return Ok(Signed {
+                nonce,
+                hash: *envelope.tx_hash(),
+                raw: envelope.encoded_2718(),
+                lease: None,
+                relayed: false,
+            });
+        }
         let lease = self.nonces.lease().await.map_err(|e| internal(&e))?;
         let nonce = lease.nonce();
         let envelope = self.build_and_sign(tx, nonce).map_err(|e| internal(&e))?;
@@ -762,6 +498,35 @@ impl Gateway {
             lease,
             relayed: false,
         })
+    }
+
+    /// On a shared store, the floor of the wallet's next nonce: `Some(the node's pending
+    /// count)` when it must be read again (at start, after a broken broadcast or "nonce too
+    /// low"), else `None` (the database's row knows better). Give it back with
+    /// [`floor_unused`](Self::floor_unused) if no nonce was allocated with it.
+    async fn nonce_floor(&self) -> Result<Option<u64>, valet_chain::Error> {
+        if !self.nonce_floor_stale.swap(false, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let read = self.upstream.pending_nonce(self.wallet.address()).await;
+        if read.is_err() {
+            self.floor_unused();
+        }
+        read.map(Some)
+    }
+
+    /// The floor read by [`nonce_floor`](Self::nonce_floor) was not applied: read it again.
+    fn floor_unused(&self) {
+        self.nonce_floor_stale.store(true, Ordering::Release);
+    }
+
+    /// Forgets what is known of the sender's next nonce: the node's count is read again.
+    async fn resync_nonces(&self, relayed: bool) {
+        if !relayed && self.store.shared() {
+            self.nonce_floor_stale.store(true, Ordering::Release);
+        } else {
+            self.sender_nonces(relayed).resync().await;
+        }
     }
 
     /// An on-chain key's transaction: the call, signed by the key's session signer as
@@ -850,32 +615,6 @@ impl Gateway {
         }
     }
 
-    /// Audits a denial and answers 4001.
-    #[allow(clippy::too_many_arguments)]
-    async fn deny(
-        &self,
-        rid: &str,
-        now: Timestamp,
-        key_id: &str,
-        method: &str,
-        ip: Option<IpAddr>,
-        summary: Value,
-        violations: Vec<Violation>,
-    ) -> Result<Value, RpcError> {
-        let mut record = agent_record(rid, now, Some(key_id), method, ip, "deny", summary);
-        record.violations = violations
-            .iter()
-            .map(|v| v.code.as_str().to_string())
-            .collect();
-        record.detail["messages"] =
-            json!(violations.iter().map(|v| &v.message).collect::<Vec<_>>());
-        self.audit_one(rid, record).await?;
-        Err(RpcError::Denied {
-            violations,
-            request_id: rid.to_string(),
-        })
-    }
-
     /// Releases a signed transaction whose reservation and audit entry are durable: returns it
     /// (`eth_signTransaction`) or broadcasts it. A rejection releases the reservation; a
     /// broken connection keeps it (the node may still have it).
@@ -898,12 +637,15 @@ impl Gateway {
                 if let Some(lease) = signed.lease {
                     lease.commit();
                 }
-                let pending = Pending {
-                    nonce: signed.nonce,
-                    signed_at: now,
-                    relayed: signed.relayed,
-                };
-                lock(&entry.state).pending.push(pending);
+                // On a shared store the nonce is pending in the database already.
+                if signed.relayed || !self.store.shared() {
+                    let pending = Pending {
+                        nonce: signed.nonce,
+                        signed_at: now,
+                        relayed: signed.relayed,
+                    };
+                    lock(&entry.state).pending.push(pending);
+                }
                 return Ok(json!(signed.hash));
             }
             Err(e) => e,
@@ -913,7 +655,7 @@ impl Gateway {
         // re-reads the node's pending count.
         drop(signed.lease);
         if !matches!(e, valet_chain::Error::Node { .. }) || e.is_nonce_too_low() {
-            self.sender_nonces(signed.relayed).resync().await;
+            self.resync_nonces(signed.relayed).await;
         }
         let mut outcome = agent_record(
             rid,
@@ -1001,7 +743,10 @@ impl Gateway {
             .spend
             .iter()
             .map(|l| {
-                let used = state.ledger.spent(l.asset, since(l.window));
+                let used = match &state.shared {
+                    Some(usage) => usage.spent_in(l.asset, l.window),
+                    None => state.ledger.spent(l.asset, since(l.window)),
+                };
                 json!({
                     "asset": asset_name(l.asset),
                     "amount": l.amount.to_string(),
@@ -1012,7 +757,10 @@ impl Gateway {
             })
             .collect();
         let rate = p.limits.rate.map(|r| {
-            let used = state.ledger.requests_since(since(r.window));
+            let used = match &state.shared {
+                Some(usage) => usage.requests,
+                None => state.ledger.requests_since(since(r.window)),
+            };
             json!({
                 "max_requests": r.max_requests,
                 "window": valet_policy::units::format_duration(r.window),
@@ -1038,7 +786,7 @@ impl Gateway {
                 "max_value_per_tx": p.limits.max_value_per_tx.map(|v| v.to_string()),
                 "max_fee_per_gas": p.limits.max_fee_per_gas.map(|v| v.to_string()),
                 "max_pending": p.limits.max_pending,
-                "pending": state.pending.len(),
+                "pending": state.shared.as_ref().map_or(state.pending.len(), |u| u.pending as usize),
                 "spend": spend,
                 "rate": rate,
             },
@@ -1065,9 +813,11 @@ impl Gateway {
                 },
             };
             let mine = |p: &Pending| p.relayed == relayed;
-            if !entries
-                .iter()
-                .any(|e| lock(&e.state).pending.iter().any(mine))
+            let shared = !relayed && self.store.shared();
+            if !shared
+                && !entries
+                    .iter()
+                    .any(|e| lock(&e.state).pending.iter().any(mine))
             {
                 continue;
             }
@@ -1082,6 +832,24 @@ impl Gateway {
             let (Some(mined), Some(known)) = (count("latest").await, count("pending").await) else {
                 continue;
             };
+            if shared {
+                // Pending nonces live in the database: every replica's reaper runs this step
+                // under the nonce row's lock, so they agree.
+                let reaped = self
+                    .store
+                    .reap_nonces(
+                        sender,
+                        self.upstream.chain_id(),
+                        mined,
+                        known,
+                        ABANDONED_AFTER_SECS as u64,
+                    )
+                    .await;
+                if let Err(e) = reaped {
+                    tracing::warn!(target: "valet::gateway", error = %e, "reaping pending nonces failed");
+                }
+                continue;
+            }
             let stale = Timestamp::now() - jiff::SignedDuration::from_secs(ABANDONED_AFTER_SECS);
             let mut abandoned = false;
             for e in &entries {

@@ -104,7 +104,9 @@ impl Metrics {
             Err(RpcError::Denied { .. }) => "deny",
             Err(RpcError::Unauthorized(_)) => "unauthorized",
             Err(RpcError::RateLimited { .. }) => "rate_limited",
-            Err(RpcError::Upstream { .. }) => "upstream_error",
+            Err(RpcError::Upstream { .. } | RpcError::UpstreamUnreachable { .. }) => {
+                "upstream_error"
+            }
             Err(_) => "error",
         };
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());

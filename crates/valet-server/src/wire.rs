@@ -75,6 +75,12 @@ pub enum RpcError {
         /// The node's data.
         data: Option<Value>,
     },
+    /// `-32603` like [`Internal`](Self::Internal), when the upstream node could not be
+    /// reached (counted as `upstream_error`, not `error`); details only in the server log.
+    UpstreamUnreachable {
+        /// The request id in the audit log and the server log.
+        request_id: String,
+    },
     /// `-32603`: internal error; details only in the server log.
     Internal {
         /// The request id in the audit log and the server log.
@@ -130,7 +136,7 @@ impl RpcError {
                 message,
                 data,
             } => (*code, message.clone(), data.clone()),
-            Self::Internal { request_id } => (
+            Self::Internal { request_id } | Self::UpstreamUnreachable { request_id } => (
                 -32603,
                 "internal error".into(),
                 Some(json!({ "request_id": request_id })),

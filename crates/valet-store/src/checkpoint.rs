@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The audit chain head (seq and hash) kept outside the database.
 ///
 /// The file holds one line, `<seq> 0x<hash>`. It is replaced atomically: written to a
-/// temporary file beside it, fsync'd, renamed over it, and the directory fsync'd.
+/// temporary file beside it, fsync'd, renamed over it, and the directory fsync'd. It only
+/// moves forward: writers (several gateway processes of one home, say) take an exclusive lock
+/// on `<path>.lock`, and a head at or below the recorded one is not written.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     path: PathBuf,
@@ -28,8 +30,27 @@ impl Checkpoint {
         &self.path
     }
 
-    /// Records `(seq, hash)` as the head, atomically and durably; the file has mode 0600.
+    /// Records `(seq, hash)` as the head, atomically and durably, unless the recorded head is
+    /// already at `seq` or beyond (another process got there first); the file has mode 0600.
     pub fn write(&self, seq: u64, hash: B256) -> Result<()> {
+        let mut lock_name = self.path.file_name().unwrap_or_default().to_os_string();
+        lock_name.push(".lock");
+        let lock_path = self.path.with_file_name(lock_name);
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io("opening the checkpoint lock", &lock_path, e))?;
+        lock.lock()
+            .map_err(|e| Error::io("locking the checkpoint", &lock_path, e))?;
+        if self.read()?.is_some_and(|(recorded, _)| recorded >= seq) {
+            return Ok(());
+        }
+        self.replace(seq, hash)
+    }
+
+    fn replace(&self, seq: u64, hash: B256) -> Result<()> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -117,20 +138,24 @@ mod tests {
         cp.write(1, B256::repeat_byte(1)).unwrap();
         cp.write(42, B256::repeat_byte(0xfe)).unwrap();
         assert_eq!(cp.read().unwrap(), Some((42, B256::repeat_byte(0xfe))));
+        // Never backwards: a late writer of an older head changes nothing.
+        cp.write(41, B256::repeat_byte(2)).unwrap();
+        assert_eq!(cp.read().unwrap(), Some((42, B256::repeat_byte(0xfe))));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(cp.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
+        names.sort();
         assert_eq!(
             names,
-            vec![std::ffi::OsString::from("audit.checkpoint")],
-            "no temporary left"
+            ["audit.checkpoint", "audit.checkpoint.lock"].map(std::ffi::OsString::from),
+            "no temporary left, only the writers' lock"
         );
     }
 

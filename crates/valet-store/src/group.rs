@@ -37,7 +37,8 @@ type Outcome = Result<(Vec<AuditEntry>, bool)>;
 /// It fails closed: if a commit (or the checkpoint write after it) fails, every submitter of
 /// that group gets an error and the writer halts for good; later submissions fail too. A failed
 /// fsync is never retried, since a retry can report success for data the kernel already
-/// dropped ("fsyncgate"). A batch that is invalid on its own ([`Batch::validate`]) is refused
+/// dropped ("fsyncgate"). On a [shared](Store::shared) store (PostgreSQL, whose server owns
+/// durability) a failed commit fails only its group, so the writer resumes with the database. A batch that is invalid on its own ([`Batch::validate`]) is refused
 /// to its submitter without halting anything.
 pub struct GroupCommit {
     queue: mpsc::Sender<Job>,
@@ -181,6 +182,18 @@ async fn writer(
         };
         let entries = match result {
             Ok(entries) => entries,
+            // A shared store (PostgreSQL) reports a failed transaction as rolled back (or, on
+            // a lost connection, unknown): nothing of it is answered as durable, and the next
+            // group tries again, so service resumes when the database does. There is no
+            // fsync of ours to distrust.
+            Err(e) if store.shared() && !matches!(e, Error::Halted { .. }) => {
+                tracing::error!(target: "valet_store", error = %e, "audit commit failed; its requests get an error");
+                let reason = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Database(reason.clone())));
+                }
+                continue;
+            }
             Err(e) => {
                 let reason = match e {
                     Error::Halted { reason } => reason,

@@ -14,5 +14,8 @@ pub use chain::{VerifyError, canonical_json, entry_from_json, entry_hash, entry_
 pub use checkpoint::Checkpoint;
 pub use error::{Error, Result};
 pub use group::GroupCommit;
-pub use model::{AuditEntry, AuditFilter, AuditRecord, Batch, KeyMode, KeyRecord, Reservation};
+pub use model::{
+    AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyMode, KeyRecord, KeyTruth, NonceClaim,
+    Reservation,
+};
 pub use store::{Store, open};

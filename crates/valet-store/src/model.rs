@@ -204,6 +204,53 @@ impl AuditRecord {
     }
 }
 
+/// What a decision reads from the store inside the key's lock ([`Store::decide`]): the truth
+/// every process sharing the store sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTruth {
+    /// The database's clock when the key's lock was taken: the one clock for every window.
+    pub now: Timestamp,
+    /// Whether the key is revoked.
+    pub revoked: bool,
+    /// Whether the key is suspended (quarantined).
+    pub suspended: bool,
+    /// When the key expires.
+    pub expires_at: Timestamp,
+    /// Per window asked for (seconds) and asset: the total of the key's unreleased
+    /// reservations made strictly after `now − window` (assets without any are absent).
+    pub spent: Vec<(u64, Asset, U256)>,
+    /// The key's requests counted strictly after `now − rate window` (0 without one), not
+    /// counting the one being decided.
+    pub requests: u64,
+    /// The key's signed transactions not yet seen mined.
+    pub pending: u32,
+    /// The nonce allocated to an allowed request that asked for one ([`NonceClaim`]).
+    pub nonce: Option<u64>,
+}
+
+/// A nonce for an allowed transaction, allocated inside the decision's transaction (and
+/// recorded pending for the key there, so `max_pending` is exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceClaim {
+    /// Who signs: the wallet.
+    pub sender: Address,
+    /// The chain the nonce counts on.
+    pub chain_id: u64,
+    /// The node's pending count, when the caller read it (else 0): the nonce is at least this.
+    pub floor: u64,
+}
+
+impl KeyTruth {
+    /// Whether the key is refused outright (revoked, suspended or expired at `now`).
+    pub fn refused(&self) -> bool {
+        self.revoked || self.suspended || self.now >= self.expires_at
+    }
+}
+
+/// The decision callback of [`Store::decide`]: given the truth, `Some(spend to reserve)` for an
+/// allowed request, `None` for a denied or refused one.
+pub type Decider<'a> = dyn FnMut(&KeyTruth) -> Option<Vec<(Asset, U256)>> + Send + 'a;
+
 /// Which audit entries [`Store::audit`](crate::Store::audit) returns.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

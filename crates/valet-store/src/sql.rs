@@ -49,6 +49,24 @@ pub(crate) const RESUME_KEY: &str = "UPDATE keys SET suspended_at = NULL \
 pub(crate) const SELECT_RESERVATIONS: &str = "SELECT at, asset, amount FROM reservations \
     WHERE key_id = $1 AND released = FALSE AND at > $2 ORDER BY at, id";
 
+pub(crate) const COUNT_REQUESTS: &str =
+    "SELECT count(*) FROM key_requests WHERE key_id = $1 AND at > $2";
+pub(crate) const INSERT_REQUEST: &str = "INSERT INTO key_requests (key_id, at) VALUES ($1, $2)";
+/// Requests no window reaches any more.
+pub(crate) const PRUNE_REQUESTS: &str = "DELETE FROM key_requests WHERE key_id = $1 AND at <= $2";
+pub(crate) const COUNT_PENDING: &str = "SELECT count(*) FROM pending WHERE key_id = $1";
+pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending (sender, chain_id, nonce, key_id, signed_at) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sender, chain_id, nonce) DO UPDATE \
+    SET key_id = excluded.key_id, signed_at = excluded.signed_at";
+pub(crate) const PRUNE_PENDING: &str =
+    "DELETE FROM pending WHERE sender = $1 AND chain_id = $2 AND nonce < $3";
+pub(crate) const LOWEST_UNKNOWN: &str = "SELECT signed_at FROM pending \
+    WHERE sender = $1 AND chain_id = $2 AND nonce = $3";
+pub(crate) const FORGET_PENDING: &str =
+    "DELETE FROM pending WHERE sender = $1 AND chain_id = $2 AND nonce >= $3";
+pub(crate) const REWIND_NONCE: &str =
+    "UPDATE nonces SET next = $3 WHERE sender = $1 AND chain_id = $2 AND next > $3";
+
 pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 /// Multi-row inserts: `VALUES (…), (…)` follows, at most [`CHUNK`] rows a statement.
 pub(crate) const INSERT_AUDIT_ROWS: &str = concat!("INSERT INTO audit (", audit_columns!(), ") ");
@@ -301,7 +319,7 @@ pub(crate) fn b256(bytes: &[u8], what: impl FnOnce() -> String) -> Result<B256> 
         .map_err(|_| Error::corrupt(what(), format!("{} bytes, not 32", bytes.len())))
 }
 
-fn address_text(a: Address) -> String {
+pub(crate) fn address_text(a: Address) -> String {
     hex::encode_prefixed(a)
 }
 
@@ -310,6 +328,32 @@ fn asset_text(a: Asset) -> String {
         Asset::Native => "native".to_owned(),
         Asset::Token(t) => address_text(t),
     }
+}
+
+/// `now − window` in stored nanoseconds, clamped.
+pub(crate) fn since_nanos(now: i64, window_secs: u64) -> i64 {
+    let window = i64::try_from(window_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
+    now.saturating_sub(window)
+}
+
+/// Per window and asset, the total of `rows` (at in stored nanoseconds, asset, amount) made
+/// strictly after `now − window`.
+pub(crate) fn totals(
+    rows: &[(i64, Asset, U256)],
+    now: i64,
+    windows: &[u64],
+) -> Vec<(u64, Asset, U256)> {
+    let mut out: Vec<(u64, Asset, U256)> = Vec::new();
+    for &w in windows {
+        let since = since_nanos(now, w);
+        for (_, asset, amount) in rows.iter().filter(|(at, _, _)| *at > since) {
+            match out.iter_mut().find(|(ow, oa, _)| *ow == w && oa == asset) {
+                Some(slot) => slot.2 = slot.2.saturating_add(*amount),
+                None => out.push((w, *asset, *amount)),
+            }
+        }
+    }
+    out
 }
 
 /// A timestamp bound for reads: out-of-range values clamp (nothing is stored beyond them).
@@ -425,6 +469,87 @@ macro_rules! store_impl {
                     .await
                     .map_err(|e| Error::db(format_args!("committing: {doing} key {id}"), e))?;
                 Ok(true)
+            }
+
+            /// Inserts an allowed request's spend as its reservations, inside `tx`.
+            async fn reserve(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                key_id: &str,
+                request_id: &str,
+                at: jiff::Timestamp,
+                spend: Vec<(valet_policy::Asset, alloy_primitives::U256)>,
+            ) -> $crate::Result<()> {
+                use $crate::sql;
+                if spend.is_empty() {
+                    return Ok(());
+                }
+                let reservations = spend
+                    .into_iter()
+                    .map(|(asset, amount)| $crate::Reservation {
+                        key_id: key_id.to_owned(),
+                        request_id: request_id.to_owned(),
+                        at,
+                        asset,
+                        amount,
+                    })
+                    .collect::<Vec<_>>();
+                let batch = $crate::Batch {
+                    reservations,
+                    ..$crate::Batch::default()
+                };
+                batch.validate()?;
+                let rows = batch
+                    .reservations
+                    .iter()
+                    .map(sql::ReservationRow::new)
+                    .collect::<$crate::Result<Vec<_>>>()?;
+                let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_RESERVATION_ROWS);
+                q.push_values(&rows, |mut b, r| {
+                    b.push_bind(r.key_id)
+                        .push_bind(r.request_id)
+                        .push_bind(r.at)
+                        .push_bind(&r.asset)
+                        .push_bind(&r.amount);
+                });
+                q.build().execute(&mut **tx).await.map_err(|e| {
+                    $crate::error::Error::db(format_args!("reserving the spend of key {key_id}"), e)
+                })?;
+                Ok(())
+            }
+
+            /// Allocates `claim`'s nonce inside `tx` and records it pending for `key_id`.
+            async fn claim_nonce(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                claim: $crate::NonceClaim,
+                key_id: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<u64> {
+                use $crate::error::Error;
+                let sender = $crate::sql::address_text(claim.sender);
+                let big = |n: u64, what: &str| {
+                    i64::try_from(n).map_err(|_| Error::invalid(what.to_owned(), "beyond i64"))
+                };
+                let chain = big(claim.chain_id, "chain id")?;
+                let fail = |e| Error::db(format_args!("allocating a nonce of {sender}"), e);
+                let (nonce,): (i64,) = sqlx::query_as(Self::NEXT_NONCE)
+                    .bind(&sender)
+                    .bind(chain)
+                    .bind(big(claim.floor, "nonce")?)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(fail)?;
+                if let Some(key_id) = key_id {
+                    sqlx::query($crate::sql::INSERT_PENDING)
+                        .bind(&sender)
+                        .bind(chain)
+                        .bind(nonce)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(fail)?;
+                }
+                u64::try_from(nonce).map_err(|_| Error::corrupt("nonce", format!("{nonce}")))
             }
 
             fn key_from_row(
@@ -701,6 +826,183 @@ macro_rules! store_impl {
                     .collect::<$crate::Result<Vec<_>>>()?;
                 entries.reverse();
                 Ok(entries)
+            }
+
+            fn shared(&self) -> bool {
+                Self::SHARED
+            }
+
+            async fn decide(
+                &self,
+                key_id: &str,
+                request_id: &str,
+                windows: &[u64],
+                rate_window: Option<u64>,
+                nonce: Option<$crate::NonceClaim>,
+                decide: &mut $crate::Decider<'_>,
+            ) -> $crate::Result<Option<$crate::KeyTruth>> {
+                use $crate::error::Error;
+                use $crate::sql;
+                let fail = |doing: &'static str| {
+                    move |e| Error::db(format_args!("{doing} of key {key_id}"), e)
+                };
+                let mut tx = self.begin_key().await?;
+                let Some((revoked, suspended, expires_at)): Option<(
+                    Option<i64>,
+                    Option<i64>,
+                    i64,
+                )> = sqlx::query_as(Self::LOCK_KEY)
+                    .bind(key_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail("locking the row"))?
+                else {
+                    return Ok(None);
+                };
+                // The clock is read once the lock is held, so decisions of one key are in
+                // time order whichever process makes them.
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail("reading the database clock for a decision"))?;
+                let spent = Self::spent_in(&mut tx, key_id, now, windows).await?;
+                let rate_since = rate_window.map(|w| sql::since_nanos(now, w));
+                let requests = match rate_since {
+                    Some(since) => {
+                        let (n,): (i64,) = sqlx::query_as(sql::COUNT_REQUESTS)
+                            .bind(key_id)
+                            .bind(since)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(fail("counting the requests"))?;
+                        u64::try_from(n).unwrap_or(0)
+                    }
+                    None => 0,
+                };
+                let (pending,): (i64,) = sqlx::query_as(sql::COUNT_PENDING)
+                    .bind(key_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail("counting the pending transactions"))?;
+                let at = |n: i64, what: &str| {
+                    $crate::model::from_nanos(n, || format!("key {key_id}: {what}"))
+                };
+                let truth = $crate::KeyTruth {
+                    now: at(now, "the database clock")?,
+                    revoked: revoked.is_some(),
+                    suspended: suspended.is_some(),
+                    expires_at: at(expires_at, "expires_at")?,
+                    spent,
+                    requests,
+                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                    nonce: None,
+                };
+                let mut truth = truth;
+                if let Some(spend) = decide(&truth) {
+                    Self::reserve(&mut tx, key_id, request_id, truth.now, spend).await?;
+                    if let Some(claim) = nonce {
+                        truth.nonce =
+                            Some(Self::claim_nonce(&mut tx, claim, Some(key_id), now).await?);
+                    }
+                }
+                if let Some(since) = rate_since {
+                    sqlx::query(sql::PRUNE_REQUESTS)
+                        .bind(key_id)
+                        .bind(since)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("pruning the requests"))?;
+                    sqlx::query(sql::INSERT_REQUEST)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("counting the request"))?;
+                }
+                tx.commit().await.map_err(fail("committing the decision"))?;
+                Ok(Some(truth))
+            }
+
+            async fn next_nonce(
+                &self,
+                sender: alloy_primitives::Address,
+                chain_id: u64,
+                floor: u64,
+                key_id: Option<&str>,
+            ) -> $crate::Result<u64> {
+                use $crate::error::Error;
+                let fail = |e| Error::db(format_args!("allocating a nonce of {sender}"), e);
+                let mut tx = self.begin_key().await?;
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let claim = $crate::NonceClaim {
+                    sender,
+                    chain_id,
+                    floor,
+                };
+                let nonce = Self::claim_nonce(&mut tx, claim, key_id, now).await?;
+                tx.commit().await.map_err(fail)?;
+                Ok(nonce)
+            }
+
+            async fn reap_nonces(
+                &self,
+                sender: alloy_primitives::Address,
+                chain_id: u64,
+                mined: u64,
+                known: u64,
+                stale_secs: u64,
+            ) -> $crate::Result<bool> {
+                use $crate::error::Error;
+                use $crate::sql;
+                let sender = $crate::sql::address_text(sender);
+                let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                let fail = |e| Error::db(format_args!("reaping the nonces of {sender}"), e);
+                let mut tx = self.begin_key().await?;
+                let locked: Option<(i64,)> = sqlx::query_as(Self::LOCK_NONCE)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                if locked.is_none() {
+                    return Ok(false);
+                }
+                sqlx::query(sql::PRUNE_PENDING)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .bind(big(mined))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let (now,): (i64,) = sqlx::query_as(Self::NOW)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let lowest: Option<(i64,)> = sqlx::query_as(sql::LOWEST_UNKNOWN)
+                    .bind(&sender)
+                    .bind(big(chain_id))
+                    .bind(big(known))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                let stale = now.saturating_sub(big(stale_secs.saturating_mul(1_000_000_000)));
+                let abandoned = lowest.is_some_and(|(signed_at,)| signed_at < stale);
+                if abandoned {
+                    for statement in [sql::FORGET_PENDING, sql::REWIND_NONCE] {
+                        sqlx::query(statement)
+                            .bind(&sender)
+                            .bind(big(chain_id))
+                            .bind(big(known))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(fail)?;
+                    }
+                }
+                tx.commit().await.map_err(fail)?;
+                Ok(abandoned)
             }
 
             async fn audit_head(&self) -> $crate::Result<Option<(u64, alloy_primitives::B256)>> {

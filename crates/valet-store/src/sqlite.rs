@@ -19,6 +19,18 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Not shared: SQLite is one process's embedded store.
+    const SHARED: bool = false;
+    /// Reads the key's row (the transaction already holds the database's write lock).
+    const LOCK_KEY: &str = "SELECT revoked_at, suspended_at, expires_at FROM keys WHERE id = $1";
+    /// The database's clock, in integer nanoseconds since the Unix epoch.
+    const NOW: &str =
+        "SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) * 1000";
+    /// Allocates a nonce (`$3` the floor) and returns it.
+    const NEXT_NONCE: &str = "INSERT INTO nonces (sender, chain_id, next) VALUES ($1, $2, $3 + 1) ON CONFLICT (sender, chain_id) DO UPDATE SET next = max(nonces.next, $3) + 1 RETURNING next - 1";
+    /// Locks a sender's nonce row.
+    const LOCK_NONCE: &str = "SELECT next FROM nonces WHERE sender = $1 AND chain_id = $2";
+
     /// Opens `sqlite://PATH` (creating the file with mode 0600 if missing) or
     /// `sqlite::memory:`, and migrates it.
     pub(crate) async fn open(url: &str) -> Result<Self> {
@@ -60,6 +72,39 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// A transaction for one key's decision or one sender's nonces: SQLite locks the whole
+    /// database for a writer, so it takes the write lock at once (no upgrade deadlock).
+    async fn begin_key(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.begin_write().await
+    }
+
+    /// Per window (seconds) and asset, the total of `key_id`'s unreleased reservations made
+    /// strictly after `now − window`, summed here (SQLite has no exact 256-bit sum).
+    async fn spent_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        key_id: &str,
+        now: i64,
+        windows: &[u64],
+    ) -> Result<Vec<(u64, valet_policy::Asset, alloy_primitives::U256)>> {
+        let Some(widest) = windows.iter().max() else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(crate::sql::SELECT_RESERVATIONS)
+            .bind(key_id)
+            .bind(crate::sql::since_nanos(now, *widest))
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| Error::db(format_args!("reading the reservations of key {key_id}"), e))?;
+        let rows = rows
+            .iter()
+            .map(|(at, asset, amount)| {
+                let (_, asset, amount) = crate::sql::reservation(key_id, *at, asset, amount)?;
+                Ok((*at, asset, amount))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::sql::totals(&rows, now, windows))
+    }
+
     /// A transaction that already holds the database's write lock.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool
@@ -85,6 +130,13 @@ fn migrator() -> Migrator {
             "suspend_session".into(),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0002_suspend_session.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "shared".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_shared.sql").into_sql_str(),
             false,
         ),
     ])

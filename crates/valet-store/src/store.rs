@@ -1,8 +1,10 @@
 //! The [`Store`] trait and [`open`].
 
 use crate::error::{Error, Result};
-use crate::model::{AuditEntry, AuditFilter, AuditRecord, Batch, KeyRecord};
-use alloy_primitives::{B256, U256};
+use crate::model::{
+    AuditEntry, AuditFilter, AuditRecord, Batch, Decider, KeyRecord, KeyTruth, NonceClaim,
+};
+use alloy_primitives::{Address, B256, U256};
 use jiff::Timestamp;
 use std::sync::Arc;
 use valet_policy::Asset;
@@ -62,6 +64,66 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest entry's seq and hash, or `None` for an empty log.
     async fn audit_head(&self) -> Result<Option<(u64, B256)>>;
+
+    /// Whether several processes may share this store (PostgreSQL). A gateway on a shared
+    /// store decides through [`decide`](Store::decide) and takes nonces from
+    /// [`next_nonce`](Store::next_nonce); on one that is not (SQLite, one process by
+    /// construction) it may decide from memory.
+    fn shared(&self) -> bool;
+
+    /// Decides one request of key `key_id` against the store's truth, in ONE transaction that
+    /// locks the key's row: reads the database's clock, the key's revocation, suspension and
+    /// expiry, the totals of its unreleased reservations inside each of `windows` (seconds),
+    /// with `rate_window` the number of its counted requests inside it, and its pending
+    /// transactions; calls `decide` with them once; for
+    /// an allowed request inserts the spend it returns as reservations of `request_id` at that
+    /// time and, with `nonce`, allocates the sender's next nonce and records it pending for
+    /// the key (as [`next_nonce`](Store::next_nonce)); counts the request itself with
+    /// `rate_window`; commits. Returns what was read (with the nonce), or `None` for an
+    /// unknown key (nothing written). Calls for one key, from any process, are serialized by
+    /// the row lock, so no two decisions ever see the same usage.
+    ///
+    /// The commit need not wait for the disk (PostgreSQL: `synchronous_commit = off` for
+    /// it): the caller releases nothing before a later durable commit (the audit entry),
+    /// and the database's log is flushed in order, so that one makes this one durable too.
+    async fn decide(
+        &self,
+        key_id: &str,
+        request_id: &str,
+        windows: &[u64],
+        rate_window: Option<u64>,
+        nonce: Option<NonceClaim>,
+        decide: &mut Decider<'_>,
+    ) -> Result<Option<KeyTruth>>;
+
+    /// Allocates the next nonce of `sender` on `chain_id` in one statement (`UPDATE …
+    /// RETURNING`): the stored next nonce, raised to `floor` first (the node's pending count,
+    /// when the caller read it), and stores it + 1. With `key_id`, records the nonce pending
+    /// for that key (its `max_pending`, and the reaper) at the database's time. Like
+    /// [`decide`](Store::decide), its commit need not wait for the disk.
+    async fn next_nonce(
+        &self,
+        sender: Address,
+        chain_id: u64,
+        floor: u64,
+        key_id: Option<&str>,
+    ) -> Result<u64>;
+
+    /// The reaper's step for `sender` on `chain_id`, given the node's mined (`latest`) and
+    /// known (`pending`) counts: forgets pending transactions below `mined`; if the lowest
+    /// nonce the node does not know was signed more than `stale_secs` ago (abandoned: a
+    /// signature never broadcast, or dropped), forgets the pending at and above `known` and
+    /// moves the next nonce back to `known`, so that the wallet never stalls. One transaction
+    /// that locks the sender's nonce row, so replicas running it together agree. Returns
+    /// whether nonces were taken back.
+    async fn reap_nonces(
+        &self,
+        sender: Address,
+        chain_id: u64,
+        mined: u64,
+        known: u64,
+        stale_secs: u64,
+    ) -> Result<bool>;
 }
 
 /// Opens (and migrates) a store: `sqlite://PATH` (the file is created with mode 0600 if

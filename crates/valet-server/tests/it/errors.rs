@@ -136,6 +136,36 @@ async fn every_error_code() {
     assert!(!r.to_string().contains("127.0.0.1"), "no internals: {r}");
     let r = env.rpc(&key, "eth_blockNumber", json!([])).await;
     assert_eq!(code(&r), Some(-32603), "{r}");
+    // Counted as the node's fault, not the gateway's, and the failed send is audited so.
+    let metrics = env
+        .client
+        .get(format!("{}/metrics", env.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for method in ["eth_sendTransaction", "eth_blockNumber"] {
+        let line =
+            format!("valet_requests_total{{method=\"{method}\",outcome=\"upstream_error\"}} 1");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    let audit = env
+        .store
+        .audit(&valet_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let failed = audit
+        .iter()
+        .rfind(|e| e.record.action == "eth_sendTransaction")
+        .unwrap();
+    assert_eq!(failed.record.decision.as_deref(), Some("error"));
+    assert_eq!(
+        failed.record.detail["error"], "upstream_error",
+        "{:?}",
+        failed.record
+    );
     let perms = env.rpc(&key, "valet_getPermissions", json!([])).await;
     assert_eq!(
         perms["result"]["limits"]["spend"][0]["remaining"], "1000000000000000000",
@@ -220,6 +250,12 @@ async fn refused_keys_get_4100_with_the_reason() {
     let now = jiff::Timestamp::now();
     let audit = valet_server::admin_record(now, "key.revoke", Some(&id), json!({}));
     assert!(env.store.revoke_key(&id, now, audit).await.unwrap());
+    // Even a request the policy denies (read-only key, a send) gets 4100, never 4001.
+    let send = json!([{ "to": "0x00000000000000000000000000000000000000bb", "value": "0x1", "gas": "0x5208" }]);
+    assert_eq!(
+        reason(&env.rpc(&key, "eth_signTransaction", send).await),
+        (Some(4100), Some("revoked".into()))
+    );
     assert_eq!(
         reason(&env.rpc(&key, "eth_chainId", json!([])).await),
         (Some(4100), Some("revoked".into()))

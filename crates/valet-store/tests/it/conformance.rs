@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use valet_policy::Asset;
 use valet_store::{
-    AuditFilter, Batch, Checkpoint, Error, GroupCommit, KeyMode, Store, entry_hash, verify,
+    AuditFilter, Batch, Checkpoint, Error, GroupCommit, KeyMode, NonceClaim, Store, entry_hash,
+    verify,
 };
 
 macro_rules! conformance {
@@ -56,10 +57,15 @@ conformance!(
     verify_detects_a_reordered_pair,
     verify_detects_truncation_against_the_checkpoint,
     group_commit_500_concurrent_submits_are_durable_and_chained,
-    group_commit_halts_after_a_failed_commit,
+    group_commit_fails_closed_after_a_failed_commit,
     group_commit_halts_when_the_checkpoint_cannot_be_written,
     group_commit_refuses_an_invalid_batch_without_halting,
     two_handles_to_one_database_never_fork_the_chain,
+    decide_reserves_exactly_up_to_a_cap_across_two_handles,
+    decide_reads_revocation_and_counts_requests,
+    decide_sums_reservations_per_window_and_asset,
+    next_nonce_is_distinct_and_consecutive_across_two_handles,
+    reap_nonces_rewinds_only_an_abandoned_lowest_nonce,
 );
 
 async fn keys_insert_get_and_list_in_creation_order(h: Harness) {
@@ -784,7 +790,7 @@ async fn group_commit_500_concurrent_submits_are_durable_and_chained(h: Harness)
     }
 }
 
-async fn group_commit_halts_after_a_failed_commit(h: Harness) {
+async fn group_commit_fails_closed_after_a_failed_commit(h: Harness) {
     let gc = GroupCommit::new(Arc::clone(&h.store), Some(h.checkpoint()));
     gc.submit(Batch {
         audit: vec![record("r1", None, "eth_call")],
@@ -799,15 +805,23 @@ async fn group_commit_halts_after_a_failed_commit(h: Harness) {
             ..Batch::default()
         })
         .await;
-    assert!(matches!(err, Err(Error::Halted { .. })), "{err:?}");
-    assert!(gc.halted().is_some());
-    // Fail closed: a perfectly good batch is refused from now on.
     let later = gc
         .submit(Batch {
             audit: vec![record("r3", None, "eth_call")],
             ..Batch::default()
         })
         .await;
+    if h.engine == Engine::Postgres {
+        // The server owns durability: only the failed group fails, and the next commits.
+        assert!(matches!(err, Err(Error::Database(_))), "{err:?}");
+        assert!(gc.halted().is_none());
+        assert_eq!(later.unwrap()[0].seq, 2);
+        assert_eq!(h.checkpoint().read().unwrap().map(|(s, _)| s), Some(2));
+        return;
+    }
+    assert!(matches!(err, Err(Error::Halted { .. })), "{err:?}");
+    assert!(gc.halted().is_some());
+    // Fail closed: a perfectly good batch is refused from now on.
     assert!(matches!(later, Err(Error::Halted { .. })), "{later:?}");
     assert_eq!(h.store.audit_head().await.unwrap().map(|(s, _)| s), Some(1));
     assert_eq!(h.checkpoint().read().unwrap().map(|(s, _)| s), Some(1));
@@ -894,4 +908,199 @@ async fn two_handles_to_one_database_never_fork_the_chain(h: Harness) {
     let log = stores[1].audit(&AuditFilter::default()).await.unwrap();
     assert_eq!(verify(&log, None), Ok(401));
     assert_eq!(stores[0].audit(&AuditFilter::default()).await.unwrap(), log);
+}
+
+/// A cap of 10 units, 60 concurrent decisions of 1 unit each through two handles (as two
+/// processes would): exactly 10 reserve, whatever the interleaving.
+async fn decide_reserves_exactly_up_to_a_cap_across_two_handles(h: Harness) {
+    let other = valet_store::open(&h.url).await.unwrap();
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::clone(&h.store), other];
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let s = Arc::clone(&stores[i % 2]);
+            tokio::spawn(async move {
+                // The node already counts 3 transactions of the sender.
+                let claim = NonceClaim {
+                    sender: Address::repeat_byte(0x55),
+                    chain_id: 1,
+                    floor: 3,
+                };
+                let truth = s
+                    .decide(
+                        "k1",
+                        &format!("r{i}"),
+                        &[3600],
+                        None,
+                        Some(claim),
+                        &mut |t| {
+                            let used: U256 = t.spent.iter().map(|r| r.2).sum();
+                            let allowed = used + U256::from(1) <= U256::from(10);
+                            allowed.then(|| vec![(Asset::Native, U256::from(1))])
+                        },
+                    )
+                    .await
+                    .unwrap()
+                    .expect("the key exists");
+                assert!(!truth.refused());
+                truth.nonce
+            })
+        })
+        .collect();
+    let mut nonces = BTreeSet::new();
+    for t in tasks {
+        if let Some(nonce) = t.await.unwrap() {
+            assert!(nonces.insert(nonce), "nonce {nonce} twice");
+        }
+    }
+    assert_eq!(
+        nonces,
+        (3..13).collect(),
+        "one nonce per allowed decision, consecutive"
+    );
+    assert_eq!(h.count("reservations").await, 10);
+    assert_eq!(h.count("pending").await, 10, "pending as of the decision");
+    let none = stores[1]
+        .decide("nope", "r", &[60], None, None, &mut |_| {
+            panic!("an unknown key is never decided")
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+async fn decide_reads_revocation_and_counts_requests(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let decide = |count: bool| {
+        let store = Arc::clone(&h.store);
+        async move {
+            store
+                .decide("k1", "r", &[], count.then_some(60), None, &mut |_| None)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(decide(true).await.requests, 0);
+    assert_eq!(decide(true).await.requests, 1);
+    let third = decide(false).await;
+    assert_eq!(third.requests, 0, "requests are read only when counted");
+    assert!(
+        third.now > t0() - jiff::SignedDuration::from_hours(24 * 365),
+        "the database clock"
+    );
+    h.store
+        .revoke_key("k1", at(1), admin("r1", Some("k1"), "key.revoke"))
+        .await
+        .unwrap();
+    let revoked = decide(false).await;
+    assert!(revoked.revoked && revoked.refused());
+    assert_eq!(h.count("key_requests").await, 2);
+}
+
+async fn next_nonce_is_distinct_and_consecutive_across_two_handles(h: Harness) {
+    let other = valet_store::open(&h.url).await.unwrap();
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::clone(&h.store), other];
+    let sender = Address::repeat_byte(0x55);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let s = Arc::clone(&stores[i % 2]);
+            // The first allocations say the node already counts 7 transactions.
+            tokio::spawn(async move { s.next_nonce(sender, 1, 7, Some("k1")).await.unwrap() })
+        })
+        .collect();
+    let mut nonces = BTreeSet::new();
+    for t in tasks {
+        assert!(
+            nonces.insert(t.await.unwrap()),
+            "a nonce was handed out twice"
+        );
+    }
+    assert_eq!(nonces, (7..107).collect());
+    assert_eq!(h.count("pending").await, 100);
+    let other_chain = stores[0].next_nonce(sender, 2, 0, None).await.unwrap();
+    assert_eq!(other_chain, 0, "each chain has its own nonces");
+}
+
+async fn reap_nonces_rewinds_only_an_abandoned_lowest_nonce(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let sender = Address::repeat_byte(0x55);
+    for _ in 0..5 {
+        h.store.next_nonce(sender, 1, 0, Some("k1")).await.unwrap();
+    }
+    // Nonces 0 and 1 mined, 2 unknown to the node but fresh: nothing is taken back.
+    let rewound = h.store.reap_nonces(sender, 1, 2, 2, 30).await.unwrap();
+    assert!(!rewound);
+    assert_eq!(h.count("pending").await, 3);
+    assert_eq!(h.store.next_nonce(sender, 1, 0, None).await.unwrap(), 5);
+    // With no grace at all, nonce 2 is abandoned: 2.. are forgotten and 2 is next.
+    let rewound = h.store.reap_nonces(sender, 1, 2, 2, 0).await.unwrap();
+    assert!(rewound);
+    assert_eq!(h.count("pending").await, 0);
+    assert_eq!(h.store.next_nonce(sender, 1, 0, None).await.unwrap(), 2);
+}
+
+/// Totals per window and asset, releases excluded, huge windows clamped, big sums exact.
+async fn decide_sums_reservations_per_window_and_asset(h: Harness) {
+    h.store
+        .insert_key(&key("k1", 0), admin("r0", Some("k1"), "key.issue"))
+        .await
+        .unwrap();
+    let token = Asset::Token(Address::repeat_byte(7));
+    let big = U256::from(u128::MAX);
+    let windows = [60, 3600, u64::MAX];
+    for (i, spend) in [
+        vec![(Asset::Native, U256::from(1))],
+        vec![(Asset::Native, U256::from(2)), (token, big)],
+        vec![(token, big)],
+        vec![(Asset::Native, U256::from(100))],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.store
+            .decide("k1", &format!("r{i}"), &windows, None, None, &mut |_| {
+                Some(spend.clone())
+            })
+            .await
+            .unwrap();
+    }
+    h.store
+        .append(Batch {
+            releases: vec!["r3".into()],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let truth = h
+        .store
+        .decide("k1", "r9", &windows, None, None, &mut |_| None)
+        .await
+        .unwrap()
+        .unwrap();
+    for w in windows {
+        let total = |asset| {
+            truth
+                .spent
+                .iter()
+                .find(|(tw, a, _)| *tw == w && *a == asset)
+                .map(|(_, _, t)| *t)
+        };
+        assert_eq!(total(Asset::Native), Some(U256::from(3)), "window {w}");
+        assert_eq!(total(token), Some(big * U256::from(2)), "window {w}");
+    }
+    assert_eq!(truth.spent.len(), 6, "{:?}", truth.spent);
 }
