@@ -37,6 +37,15 @@ pub enum Custody {
         /// The key's label (`CKA_LABEL`).
         key_label: String,
     },
+    /// An `ECC_SECG_P256K1` key in AWS KMS; it never leaves KMS.
+    AwsKms {
+        /// Key id, ARN or alias.
+        key_id: String,
+        /// The AWS region.
+        region: String,
+        /// The KMS endpoint.
+        endpoint: String,
+    },
     /// Key material kept in an OpenBao / HashiCorp Vault KV v2 secret, read at start.
     Vault {
         /// The server's base URL.
@@ -69,6 +78,11 @@ impl fmt::Display for Custody {
                 "PKCS#11 token {token_label:?} key {key_label:?} via {}",
                 module.display()
             ),
+            Self::AwsKms {
+                key_id,
+                region,
+                endpoint,
+            } => write!(f, "AWS KMS key {key_id} in {region} via {endpoint}"),
             Self::Vault { url, path } => write!(f, "Vault KV v2 {url} {path}"),
         }
     }

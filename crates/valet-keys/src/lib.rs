@@ -2,6 +2,7 @@
 
 mod agent_key;
 mod custody;
+mod kms;
 mod mnemonic;
 mod pkcs11;
 mod vault;
@@ -9,6 +10,7 @@ mod wallet;
 
 pub use agent_key::{AgentKey, PresentedKey, SecretHash};
 pub use custody::{Custody, Probe, SecretSource};
+pub use kms::{AwsCredentials, KmsConfig, KmsKey};
 pub use mnemonic::{DEFAULT_DERIVATION_PATH, phrase_path};
 pub use pkcs11::{HsmKey, Pkcs11Config};
 pub use vault::VaultConfig;
@@ -51,6 +53,9 @@ pub enum Error {
     /// The PKCS#11 module, token or key failed.
     #[error("PKCS#11: {0}")]
     Pkcs11(String),
+    /// AWS KMS refused or failed (never carries the credentials).
+    #[error("AWS KMS: {0}")]
+    Kms(String),
     /// OpenBao / Vault refused or failed.
     #[error("vault: {0}")]
     Vault(String),

@@ -1,9 +1,9 @@
 //! The wallet signer. Its key lives in one of several custody backends ([`Custody`]): a
 //! keystore v3 file (scrypt or pbkdf2, AES-128-CTR; geth and foundry compatible), a BIP-39
-//! phrase, a PKCS#11 token, or an OpenBao/Vault KV secret. Whatever the backend, the key never
+//! phrase, a PKCS#11 token, an AWS KMS key, or an OpenBao/Vault KV secret. Whatever the backend, the key never
 //! leaves [`Wallet`] (nor, for PKCS#11, the token), and the signing API is the same.
 
-use crate::{Custody, Error, Probe, Result, pkcs11::HsmKey};
+use crate::{Custody, Error, Probe, Result, kms::KmsKey, pkcs11::HsmKey};
 use alloy::{
     consensus::SignableTransaction,
     dyn_abi::TypedData,
@@ -45,13 +45,15 @@ impl Default for KeystoreLimits {
     }
 }
 
-/// The signer behind a [`Wallet`]: a key in this process's memory, or a token's key.
+/// The signer behind a [`Wallet`]: a key in this process's memory, a token's or KMS's.
 #[derive(Clone)]
 pub(crate) enum Inner {
     /// Keystore, mnemonic, Vault, memory: the key is in (zeroized-on-drop) memory.
     Local(PrivateKeySigner),
     /// PKCS#11: the key stays in the token.
     Hsm(LocalSigner<HsmKey>),
+    /// AWS KMS: the key stays in KMS.
+    Kms(LocalSigner<KmsKey>),
 }
 
 /// Runs `$body` with `$s` bound to whichever alloy signer the wallet holds.
@@ -60,6 +62,7 @@ macro_rules! with_signer {
         match &$self.signer {
             Inner::Local($s) => $body,
             Inner::Hsm($s) => $body,
+            Inner::Kms($s) => $body,
         }
     };
 }
@@ -258,6 +261,7 @@ impl Wallet {
         match &self.signer {
             Inner::Local(s) => EthereumWallet::from(s.clone()),
             Inner::Hsm(s) => EthereumWallet::from(s.clone()),
+            Inner::Kms(s) => EthereumWallet::from(s.clone()),
         }
     }
 }

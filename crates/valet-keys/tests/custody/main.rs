@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod keystore;
+mod kms;
 mod mnemonic;
 mod pkcs11;
 mod vault;
