@@ -2,6 +2,7 @@
 
 mod agent_key;
 mod custody;
+mod keystore;
 mod kms;
 mod mnemonic;
 mod pkcs11;
@@ -10,6 +11,7 @@ mod wallet;
 
 pub use agent_key::{AgentKey, PresentedKey, SecretHash};
 pub use custody::{Custody, Probe, SecretSource};
+pub use keystore::MAX_KEYSTORE_BYTES;
 pub use kms::{AwsCredentials, KmsConfig, KmsKey};
 pub use mnemonic::{DEFAULT_DERIVATION_PATH, phrase_path};
 pub use pkcs11::{HsmKey, Pkcs11Config};

@@ -9,7 +9,7 @@
 
 use crate::{
     Custody, Error, KeystoreLimits, Result, Wallet,
-    wallet::{Inner, check_kdf, display, restrict},
+    wallet::{Inner, display, restrict},
 };
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use std::path::{Path, PathBuf};
@@ -102,12 +102,7 @@ impl Wallet {
     ) -> Result<Zeroizing<String>> {
         let phrase_file = phrase_path(path);
         let meta = read_meta(&phrase_file)?;
-        check_kdf(&phrase_file, limits)?;
-        let bytes = Zeroizing::new(eth_keystore::decrypt_key(&phrase_file, passphrase).map_err(
-            |_| Error::WrongPassphrase {
-                path: display(&phrase_file),
-            },
-        )?);
+        let bytes = crate::keystore::decrypt(&phrase_file, passphrase, limits)?;
         let phrase = Zeroizing::new(
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| Error::Mnemonic("the decrypted phrase is not UTF-8".into()))?,

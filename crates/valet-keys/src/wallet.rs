@@ -144,21 +144,13 @@ impl Wallet {
         Ok((Self::keystore(signer, &path), path))
     }
 
-    /// Opens a keystore file, refusing KDF parameters above `limits` before doing any work.
+    /// Opens a keystore file (read once, at most 64 KiB), refusing KDF parameters above
+    /// `limits` before doing any work.
     pub fn open(path: &Path, passphrase: &[u8], limits: KeystoreLimits) -> Result<Self> {
-        check_kdf(path, limits)?;
-        let signer = PrivateKeySigner::decrypt_keystore(path, passphrase).map_err(|e| {
-            let text = e.to_string();
-            if text.to_ascii_lowercase().contains("mac") {
-                Error::WrongPassphrase {
-                    path: display(path),
-                }
-            } else {
-                Error::Keystore {
-                    path: display(path),
-                    reason: text,
-                }
-            }
+        let key = crate::keystore::decrypt(path, passphrase, limits)?;
+        let signer = PrivateKeySigner::from_slice(&key).map_err(|_| Error::Keystore {
+            path: display(path),
+            reason: "the decrypted key is not a secp256k1 private key".into(),
         })?;
         Ok(Self::keystore(signer, path))
     }
@@ -279,60 +271,6 @@ pub(crate) fn restrict(path: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 pub(crate) fn restrict(_path: &Path) -> Result<()> {
-    Ok(())
-}
-
-/// Reads the keystore's KDF parameters and refuses work above `limits`.
-pub(crate) fn check_kdf(path: &Path, limits: KeystoreLimits) -> Result<()> {
-    let bad = |reason: String| Error::Keystore {
-        path: display(path),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: display(path),
-        source,
-    })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let crypto = json
-        .get("crypto")
-        .or_else(|| json.get("Crypto"))
-        .ok_or_else(|| bad("no `crypto` section".into()))?;
-    let params = crypto
-        .get("kdfparams")
-        .ok_or_else(|| bad("no `kdfparams`".into()))?;
-    let num = |k: &str| params.get(k).and_then(serde_json::Value::as_u64);
-    match crypto.get("kdf").and_then(serde_json::Value::as_str) {
-        Some("scrypt") => {
-            let (n, r, p) = (
-                num("n").unwrap_or(0),
-                num("r").unwrap_or(0),
-                num("p").unwrap_or(0),
-            );
-            if n == 0 || !n.is_power_of_two() || r == 0 || p == 0 {
-                return Err(bad("invalid scrypt parameters".into()));
-            }
-            if n > limits.max_scrypt_n || r > limits.max_scrypt_r || p > limits.max_scrypt_p {
-                return Err(bad(format!(
-                    "scrypt parameters n={n} r={r} p={p} exceed the limit (n <= {}, r <= {}, p <= {})",
-                    limits.max_scrypt_n, limits.max_scrypt_r, limits.max_scrypt_p
-                )));
-            }
-        }
-        Some("pbkdf2") => {
-            let c = num("c").unwrap_or(0);
-            if c == 0 || c > limits.max_pbkdf2_c {
-                return Err(bad(format!(
-                    "pbkdf2 iterations {c} outside 1..={}",
-                    limits.max_pbkdf2_c
-                )));
-            }
-        }
-        other => return Err(bad(format!("unsupported kdf {other:?}"))),
-    }
-    if num("dklen") != Some(32) {
-        return Err(bad("kdf dklen must be 32".into()));
-    }
     Ok(())
 }
 
