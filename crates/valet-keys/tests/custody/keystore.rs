@@ -100,6 +100,8 @@ async fn valet_keystores_open_in_cast_and_sign_alike() {
         cast_sig,
         format!("0x{}", alloy::hex::encode(sig.as_bytes()))
     );
+    let rate = crate::assert_signs_concurrently(&wallet);
+    eprintln!("keystore: {rate:.0} signatures/s from 4 threads");
     assert_mined(&wallet).await;
 }
 

@@ -114,6 +114,8 @@ async fn aws_kms_backend() {
         "AWS KMS (ministack): 50 signatures + recoveries in {:?}",
         start.elapsed()
     );
+    let rate = crate::assert_signs_concurrently(&reopened);
+    eprintln!("AWS KMS (ministack): {rate:.0} signatures/s from 4 threads");
     assert_mined(&reopened).await;
 
     let missing = Wallet::open_kms(

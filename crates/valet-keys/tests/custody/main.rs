@@ -87,6 +87,24 @@ pub fn assert_signs(wallet: &Wallet) {
     eprintln!("{}: probe {:?}", wallet.custody(), probe.latency);
 }
 
+/// Four threads sign 25 distinct messages each at once (as the gateway's workers do); every
+/// signature recovers to the wallet. Returns signatures per second.
+pub fn assert_signs_concurrently(wallet: &Wallet) -> f64 {
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            scope.spawn(move || {
+                for i in 0..25u8 {
+                    let msg = [t, i];
+                    let sig = wallet.sign_message(&msg).unwrap();
+                    assert_eq!(sig.recover_address_from_msg(msg).unwrap(), wallet.address());
+                }
+            });
+        }
+    });
+    100.0 / start.elapsed().as_secs_f64()
+}
+
 /// Anvil mines a transfer the wallet signed through the gateway's (sync) path, and an
 /// EIP-7702 delegation it authorized: the account's code becomes `0xef0100 ‖ DELEGATE`.
 /// (The wallet may be one of anvil's own accounts: the funder is the one no test derives.)

@@ -126,6 +126,8 @@ async fn generated_key_signs_and_stays_in_the_token() {
         "PKCS#11 (SoftHSM2): 200 signatures + recoveries in {:?}",
         start.elapsed()
     );
+    let rate = crate::assert_signs_concurrently(&reopened);
+    eprintln!("PKCS#11 (SoftHSM2): {rate:.0} signatures/s from 4 threads");
     assert_mined(&reopened).await;
 
     let again = Wallet::generate_pkcs11(&cfg, PIN).unwrap_err();
