@@ -3,7 +3,8 @@
 //!
 //! KMS is reached over HTTP, which is async, while [`Wallet`]'s API is sync (the gateway signs
 //! inside its request line). So each KMS wallet owns one thread with its own single-threaded
-//! runtime that makes the calls; `sign_prehash` hands it the digest and waits for the answer.
+//! runtime that makes the calls, each as its own task (concurrent signers overlap their round
+//! trips); `sign_prehash` hands it the digest and waits for the answer.
 //! The caller's thread blocks for one KMS round trip, as it does for a PKCS#11 token; nothing
 //! ever nests runtimes. Region, endpoint and credentials come from the standard AWS
 //! environment (`AWS_REGION`, `AWS_ENDPOINT_URL_KMS`/`AWS_ENDPOINT_URL`,
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::{
     fmt,
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, mpsc},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use zeroize::Zeroizing;
@@ -109,10 +110,19 @@ impl AwsCredentials {
 /// One KMS JSON call: `(X-Amz-Target, body)`, answered on the enclosed channel.
 type Job = (&'static str, Value, mpsc::SyncSender<Result<Value>>);
 
-/// The KMS client thread of one wallet. Dropping the last clone ends the thread.
+/// The KMS client thread of one wallet: a single-threaded runtime on which every call is its
+/// own task, so concurrent signers wait for one round trip each, not for each other. Dropping
+/// the last clone ends the thread.
 #[derive(Clone)]
 struct KmsClient {
-    jobs: Arc<Mutex<mpsc::Sender<Job>>>,
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+/// What every call of one client shares.
+struct Shared {
+    http: reqwest::Client,
+    config: KmsConfig,
+    credentials: AwsCredentials,
 }
 
 impl KmsClient {
@@ -125,33 +135,37 @@ impl KmsClient {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Kms(format!("HTTP client: {e}")))?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let shared = Arc::new(Shared {
+            http,
+            config,
+            credentials,
+        });
+        let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
             .name("valet-kms".into())
             .spawn(move || {
-                for (target, body, reply) in rx {
-                    let answer =
-                        runtime.block_on(call(&http, &config, &credentials, target, &body));
-                    let _ = reply.send(answer);
-                }
+                runtime.block_on(async move {
+                    while let Some((target, body, reply)) = rx.recv().await {
+                        let shared = Arc::clone(&shared);
+                        tokio::spawn(async move {
+                            let s = &*shared;
+                            let answer = call(&s.http, &s.config, &s.credentials, target, &body);
+                            // The capacity-1 reply channel never blocks this task.
+                            let _ = reply.send(answer.await);
+                        });
+                    }
+                });
             })
             .map_err(|e| Error::Kms(format!("thread: {e}")))?;
-        Ok(Self {
-            jobs: Arc::new(Mutex::new(jobs)),
-        })
+        Ok(Self { jobs })
     }
 
     /// Runs one call on the client thread and waits for its answer.
     fn call(&self, target: &'static str, body: Value) -> Result<Value> {
+        let gone = || Error::Kms("the KMS client thread is gone".into());
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .lock()
-            .map_err(|_| Error::Kms("client poisoned".into()))?
-            .send((target, body, reply))
-            .map_err(|_| Error::Kms("the KMS client thread is gone".into()))?;
-        answer
-            .recv()
-            .map_err(|_| Error::Kms("the KMS client thread is gone".into()))?
+        self.jobs.send((target, body, reply)).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
     }
 }
 
