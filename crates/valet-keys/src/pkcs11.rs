@@ -26,7 +26,10 @@ use std::{
     collections::HashMap,
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
@@ -197,17 +200,43 @@ fn public_key(session: &Session, label: &str) -> Result<VerifyingKey> {
         .map_err(|_| Error::Pkcs11(format!("key {label:?} has an invalid EC point")))
 }
 
-/// A secp256k1 key inside a PKCS#11 token, with one logged-in session (signing is
-/// serialized on it). Cloning shares the session.
+/// A secp256k1 key inside a PKCS#11 token, with a few logged-in sessions to sign on.
+/// Cloning shares them.
 #[derive(Clone)]
 pub struct HsmKey {
     inner: Arc<HsmSession>,
 }
 
 struct HsmSession {
-    session: Mutex<Session>,
+    /// Logged-in sessions: a signer takes a free one, else waits for its turn on one.
+    sessions: Vec<Mutex<Session>>,
+    next: AtomicUsize,
     key: ObjectHandle,
     public: VerifyingKey,
+}
+
+/// How many sessions a wallet keeps open on its token, so that concurrent signers do not
+/// queue behind one (a token that allows fewer gets fewer).
+const SESSIONS: usize = 4;
+
+impl HsmSession {
+    fn sign(&self, prehash: &[u8]) -> Result<Vec<u8>, alloy::signers::k256::ecdsa::Error> {
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let free = (0..n).find_map(|i| self.sessions.get((start + i) % n)?.try_lock().ok());
+        let session = match free {
+            Some(session) => session,
+            None => self
+                .sessions
+                .get(start % n.max(1))
+                .ok_or_else(alloy::signers::k256::ecdsa::Error::new)?
+                .lock()
+                .map_err(|_| alloy::signers::k256::ecdsa::Error::new())?,
+        };
+        session
+            .sign(&Mechanism::Ecdsa, self.key, prehash)
+            .map_err(alloy::signers::k256::ecdsa::Error::from_source)
+    }
 }
 
 impl fmt::Debug for HsmKey {
@@ -221,16 +250,7 @@ impl PrehashSigner<(Signature, RecoveryId)> for HsmKey {
         &self,
         prehash: &[u8],
     ) -> Result<(Signature, RecoveryId), alloy::signers::k256::ecdsa::Error> {
-        let raw = {
-            let session = self
-                .inner
-                .session
-                .lock()
-                .map_err(|_| alloy::signers::k256::ecdsa::Error::new())?;
-            session
-                .sign(&Mechanism::Ecdsa, self.inner.key, prehash)
-                .map_err(alloy::signers::k256::ecdsa::Error::from_source)?
-        };
+        let raw = self.inner.sign(prehash)?;
         let sig = Signature::from_slice(&raw)?;
         let sig = sig.normalize_s().unwrap_or(sig);
         let id = RecoveryId::trial_recovery_from_prehash(&self.inner.public, prehash, &sig)?;
@@ -246,9 +266,17 @@ impl Wallet {
         let key = find_one(&session, ObjectClass::PRIVATE_KEY, &config.key_label)?;
         let public = public_key(&session, &config.key_label)?;
         let address = alloy::primitives::Address::from_public_key(&public);
+        let mut sessions = vec![Mutex::new(session)];
+        while sessions.len() < SESSIONS {
+            match login(config, pin) {
+                Ok(more) => sessions.push(Mutex::new(more)),
+                Err(_) => break,
+            }
+        }
         let hsm = HsmKey {
             inner: Arc::new(HsmSession {
-                session: Mutex::new(session),
+                sessions,
+                next: AtomicUsize::new(0),
                 key,
                 public,
             }),
